@@ -1,0 +1,40 @@
+"""Asset checks: data quality of the event tables (Great Expectations) and the promotion gate."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pandas as pd
+
+from orchestration.defs.assets.features import read_validated_events
+from orchestration.defs.assets.ingestion import validated_events
+from orchestration.defs.resources import PlatformStorage
+from training.data_quality import validate_events_frame
+
+#: Largest share of a day's raw events that may be quarantined before the check warns.
+MAX_QUARANTINE_SHARE = 0.05
+
+
+@dg.asset_check(asset=validated_events, blocking=True,
+                description="The Great Expectations suite `validated_events` passes.")
+def validated_events_suite(storage: PlatformStorage) -> dg.AssetCheckResult:
+    outcome = validate_events_frame(read_validated_events(storage))
+    return dg.AssetCheckResult(
+        passed=outcome.success,
+        metadata={"failed": dg.MetadataValue.json(outcome.failed),
+                  "results": dg.MetadataValue.json(outcome.results)},
+    )
+
+
+@dg.asset_check(asset=validated_events,
+                description="At most 5% of the raw events were quarantined.")
+def quarantine_share(storage: PlatformStorage) -> dg.AssetCheckResult:
+    quarantined = sum(
+        len(pd.read_parquet(path)) for path in storage.quarantine_dir().glob("date=*.parquet")
+    )
+    valid = len(read_validated_events(storage))
+    share = quarantined / max(valid + quarantined, 1)
+    return dg.AssetCheckResult(
+        passed=share <= MAX_QUARANTINE_SHARE,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"quarantined": quarantined, "valid": valid, "share": round(share, 4)},
+    )
