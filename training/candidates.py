@@ -319,6 +319,13 @@ class PopularityCandidates(CandidateGenerator):
             raise RuntimeError("popularity is not fitted")
         return np.tile(self._popularity, (rows.size, 1))
 
+    def ranking(self, n: int) -> list[str]:
+        """The ``n`` most popular items overall, best first (the fallback list)."""
+        if self._popularity is None:
+            raise RuntimeError("popularity is not fitted")
+        order = np.argsort(-self._popularity, kind="stable")[:n]
+        return self.interactions.item_ids[order].tolist()
+
     def _params(self) -> dict[str, Any]:
         return {"half_life_days": self.half_life_days}
 

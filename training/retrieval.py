@@ -1,0 +1,73 @@
+"""Reading features through Feast FeatureServices: point in time for training, online for serving.
+
+Both paths return one row per requested (user, item) pair with the service's features under
+their full names (``view__feature``), so :func:`training.ranker.feature_matrix` sees the same
+columns in training and in serving.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+from feast import FeatureStore
+
+logger = logging.getLogger(__name__)
+
+
+def _refs_by_join_keys(store: FeatureStore, service: str) -> dict[tuple[str, ...], list[str]]:
+    """The service's feature references (``view:feature``), grouped by the views' join keys."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for projection in store.get_feature_service(service).feature_view_projections:
+        view = store.get_feature_view(projection.name)
+        keys = tuple(sorted(view.join_keys))
+        refs = [f"{projection.name_to_use()}:{f.name}" for f in projection.features]
+        groups.setdefault(keys, []).extend(refs)
+    return groups
+
+
+def historical_features(
+    store: FeatureStore, pairs: pd.DataFrame, as_of: pd.Timestamp, service: str
+) -> pd.DataFrame:
+    """Point-in-time features of ``pairs`` (``user_id``, ``item_id``) as known at ``as_of``.
+
+    The service's views are joined per entity: each distinct user (and item) is looked up
+    once, then the values are spread over the pairs. Besides being far cheaper than one
+    lookup per pair, this sidesteps Feast's file offline store de-duplicating entity rows on
+    the first view's keys, which drops pairs that share a user (feast-dev/feast#6787).
+    """
+    result = pairs.reset_index(drop=True).copy()
+    for keys, refs in _refs_by_join_keys(store, service).items():
+        entity_df = result[list(keys)].drop_duplicates().reset_index(drop=True)
+        entity_df["event_timestamp"] = as_of
+        joined = store.get_historical_features(
+            entity_df=entity_df, features=refs, full_feature_names=True
+        ).to_df()
+        feature_cols = [c for c in joined.columns if "__" in c]
+        lookup = joined.drop_duplicates(list(keys)).set_index(list(keys))[feature_cols]
+        index = pd.MultiIndex.from_frame(result[list(keys)]) if len(keys) > 1 else result[keys[0]]
+        aligned = lookup.reindex(index)
+        for column in feature_cols:
+            result[column] = aligned[column].to_numpy()
+    return result
+
+
+def online_features(
+    store: FeatureStore, user_id: str, item_ids: list[str], service: str
+) -> pd.DataFrame:
+    """Online features of one user's candidate items from the Redis store."""
+    rows = [{"user_id": user_id, "item_id": item_id} for item_id in item_ids]
+    data = store.get_online_features(
+        features=store.get_feature_service(service), entity_rows=rows, full_feature_names=True
+    ).to_dict()
+    return pd.DataFrame(data)
+
+
+def online_user_context(store: FeatureStore, user_id: str, service: str) -> dict[str, object]:
+    """The user-only features of ``service`` (seen and recent items) for one user."""
+    data = store.get_online_features(
+        features=store.get_feature_service(service),
+        entity_rows=[{"user_id": user_id}],
+        full_feature_names=True,
+    ).to_dict()
+    return {key: values[0] for key, values in data.items()}

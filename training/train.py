@@ -1,0 +1,174 @@
+"""Training the two-stage recommender on a time window, with point-in-time Feast features.
+
+The window is cut in three by time (UTC midnights, so daily feature rows never straddle a cut):
+
+``base`` [start, label_start)  candidates are fitted here;
+``label`` [label_start, holdout_start)  the ranker learns which candidates users then chose;
+``holdout`` [holdout_start, end]  evaluation only.
+
+Ranker features are read through the FeatureService as of ``label_start``; the ranker thus
+learns to rank with exactly what the online store would have held at that moment.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+from feast import FeatureStore
+
+from training.candidates import UnionCandidates
+from training.ranker import Ranker, RankerParams, feature_matrix
+from training.recommender import CandidateParams, Recommender, build_candidates
+from training.retrieval import historical_features
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """What to train and on which windows."""
+
+    holdout_fraction: float = 0.15
+    label_fraction: float = 0.15
+    max_ranker_users: int = 3000
+    candidates: CandidateParams = field(default_factory=CandidateParams)
+    ranker: RankerParams = field(default_factory=RankerParams)
+    feature_service: str = "ranker_v1"
+    seed: int = 42
+
+    def as_params(self) -> dict[str, object]:
+        """Flat parameters for MLflow."""
+        flat: dict[str, object] = {}
+        for key, value in asdict(self).items():
+            if isinstance(value, dict):
+                flat.update({f"{key}.{k}": v for k, v in value.items()})
+            else:
+                flat[key] = value
+        return flat
+
+
+@dataclass(frozen=True)
+class Windows:
+    """UTC cut points of the data window (see the module docstring)."""
+
+    start: pd.Timestamp
+    label_start: pd.Timestamp
+    holdout_start: pd.Timestamp
+    end: pd.Timestamp
+
+    def as_dict(self) -> dict[str, str]:
+        return {k: v.isoformat() for k, v in asdict(self).items()}
+
+
+def time_windows(interactions: pd.DataFrame, config: TrainingConfig) -> Windows:
+    """Cut the interactions' time span at day boundaries by the configured fractions."""
+    ts = interactions["timestamp"]
+    start, end = ts.min(), ts.max()
+    holdout = ts.quantile(1 - config.holdout_fraction).ceil("D")
+    label = ts[ts < holdout].quantile(1 - config.label_fraction).ceil("D")
+    if not start < label < holdout <= end:
+        raise ValueError(
+            f"data window {start}..{end} too short to cut label ({label}) and holdout "
+            f"({holdout}) days; it needs several days of events"
+        )
+    return Windows(start=start, label_start=label, holdout_start=holdout, end=end)
+
+
+def before(interactions: pd.DataFrame, cut: pd.Timestamp) -> pd.DataFrame:
+    return interactions[interactions["timestamp"] < cut]
+
+
+def between(interactions: pd.DataFrame, lo: pd.Timestamp, hi: pd.Timestamp) -> pd.DataFrame:
+    ts = interactions["timestamp"]
+    return interactions[(ts >= lo) & (ts < hi)]
+
+
+def ranked_candidates(
+    candidates: UnionCandidates, users: list[str], store: FeatureStore, as_of: pd.Timestamp,
+    service: str,
+) -> pd.DataFrame:
+    """Candidate rows of ``users`` with the service's features as known at ``as_of``."""
+    frame = candidates.candidates(users)
+    if frame.empty:
+        return frame
+    return historical_features(store, frame, as_of, service)
+
+
+def _relevance(frame: pd.DataFrame, future: pd.DataFrame) -> np.ndarray:
+    """Graded relevance: 0 not chosen, 1 interacted, 2 strongly (weight of a purchase+)."""
+    weights = future.groupby(["user_id", "item_id"])["weight"].sum()
+    keys = pd.MultiIndex.from_frame(frame[["user_id", "item_id"]])
+    w = weights.reindex(keys).fillna(0.0).to_numpy()
+    return np.where(w >= 5.0, 2, np.where(w > 0, 1, 0)).astype(np.int32)
+
+
+def train_ranker(
+    candidates: UnionCandidates, label_interactions: pd.DataFrame, store: FeatureStore,
+    as_of: pd.Timestamp, config: TrainingConfig, item_vectors: dict[str, np.ndarray],
+) -> tuple[Ranker, dict[str, float]]:
+    """Fit the LambdaRank ranker on candidate lists labelled by the label window.
+
+    Users whose lists hold no chosen item teach LambdaRank nothing and are left out; one
+    user in ten is kept aside for early stopping.
+    """
+    rng = np.random.default_rng(config.seed)
+    users = sorted(set(label_interactions["user_id"]))
+    if len(users) > config.max_ranker_users:
+        users = sorted(rng.choice(users, config.max_ranker_users, replace=False).tolist())
+    frame = ranked_candidates(candidates, users, store, as_of, config.feature_service)
+    frame["relevance"] = _relevance(frame, label_interactions)
+    useful = frame.groupby("user_id")["relevance"].transform("max") > 0
+    frame = frame[useful].sort_values("user_id", kind="stable").reset_index(drop=True)
+    kept = frame["user_id"].unique()
+    valid_users = set(rng.choice(kept, max(1, len(kept) // 10), replace=False)) if len(kept) > 10 else set()
+    parts = {}
+    for name, mask in (("train", ~frame["user_id"].isin(valid_users)),
+                       ("valid", frame["user_id"].isin(valid_users))):
+        part = frame[mask]
+        X = feature_matrix(part.drop(columns="relevance"), item_vectors)
+        groups = part.groupby("user_id", sort=False).size().to_numpy()
+        parts[name] = (X, part["relevance"].to_numpy(), groups)
+    ranker = Ranker(config.ranker).fit(*parts["train"], valid=parts["valid"] if valid_users else None)
+    stats = {
+        "ranker_users": float(len(kept)),
+        "ranker_rows": float(len(frame)),
+        "ranker_positive_share": float((frame["relevance"] > 0).mean()),
+        "candidate_recall": float(
+            (frame["relevance"] > 0).sum() / max(len(label_interactions), 1)
+        ),
+    }
+    return ranker, stats
+
+
+def fit_recommender(
+    interactions: pd.DataFrame, catalog: pd.DataFrame, store: FeatureStore,
+    config: TrainingConfig, windows: Windows,
+) -> tuple[Recommender, Recommender, dict[str, float]]:
+    """Train on ``windows``; returns (evaluation model, serving model, training stats).
+
+    The evaluation model's candidates are fitted on everything before the holdout; the
+    serving model's on everything. Both share the ranker trained on the label window.
+    """
+    n_items = interactions["item_id"].nunique()
+    base = build_candidates(config.candidates, n_items).fit(before(interactions, windows.label_start))
+    base_model = Recommender(base, None, catalog)
+    ranker, stats = train_ranker(
+        base, between(interactions, windows.label_start, windows.holdout_start), store,
+        windows.label_start, config, base_model.item_vectors(),
+    )
+    manifest = {
+        "feature_service": config.feature_service,
+        "data_window": windows.as_dict(),
+        "config": config.as_params(),
+    }
+    evaluation = Recommender(
+        build_candidates(config.candidates, n_items).fit(before(interactions, windows.holdout_start)),
+        ranker, catalog, manifest,
+    )
+    serving = Recommender(
+        build_candidates(config.candidates, n_items).fit(interactions), ranker, catalog, manifest
+    )
+    return evaluation, serving, stats
