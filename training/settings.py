@@ -6,6 +6,7 @@ configuration from :class:`Settings`; nothing else reads the environment.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -81,6 +82,19 @@ class Settings(BaseSettings):
     @property
     def mlflow_artifact_dir(self) -> Path:
         return self.data_dir / "mlflow" / "artifacts"
+
+    @property
+    def bentoml_home(self) -> Path:
+        """BentoML's model store (``BENTOML_HOME``), shared by the deploy asset and the service."""
+        return self.data_dir / "bentoml"
+
+
+def use_bentoml_home(settings: Settings) -> None:
+    """Point BentoML at the platform's model store; call before ``import bentoml``.
+
+    BentoML reads ``BENTOML_HOME`` once, at import; an explicit value in the environment wins.
+    """
+    os.environ.setdefault("BENTOML_HOME", str(settings.bentoml_home))
 
 
 @lru_cache(maxsize=1)

@@ -39,6 +39,16 @@ class TrainingConfig:
     feature_service: str = "ranker_v1"
     seed: int = 42
 
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> TrainingConfig:
+        values = dict(data)
+        values["candidates"] = CandidateParams(**values.get("candidates", {}))  # type: ignore[arg-type]
+        values["ranker"] = RankerParams(**values.get("ranker", {}))  # type: ignore[arg-type]
+        return cls(**values)  # type: ignore[arg-type]
+
     def as_params(self) -> dict[str, object]:
         """Flat parameters for MLflow."""
         flat: dict[str, object] = {}
@@ -123,7 +133,9 @@ def train_ranker(
     useful = frame.groupby("user_id")["relevance"].transform("max") > 0
     frame = frame[useful].sort_values("user_id", kind="stable").reset_index(drop=True)
     kept = frame["user_id"].unique()
-    valid_users = set(rng.choice(kept, max(1, len(kept) // 10), replace=False)) if len(kept) > 10 else set()
+    valid_users: set[str] = set()
+    if len(kept) > 10:
+        valid_users = set(rng.choice(kept, len(kept) // 10, replace=False))
     parts = {}
     for name, mask in (("train", ~frame["user_id"].isin(valid_users)),
                        ("valid", frame["user_id"].isin(valid_users))):
@@ -131,7 +143,8 @@ def train_ranker(
         X = feature_matrix(part.drop(columns="relevance"), item_vectors)
         groups = part.groupby("user_id", sort=False).size().to_numpy()
         parts[name] = (X, part["relevance"].to_numpy(), groups)
-    ranker = Ranker(config.ranker).fit(*parts["train"], valid=parts["valid"] if valid_users else None)
+    valid = parts["valid"] if valid_users else None
+    ranker = Ranker(config.ranker).fit(*parts["train"], valid=valid)
     stats = {
         "ranker_users": float(len(kept)),
         "ranker_rows": float(len(frame)),
@@ -143,32 +156,39 @@ def train_ranker(
     return ranker, stats
 
 
-def fit_recommender(
+def fit_candidates(
+    interactions: pd.DataFrame, params: CandidateParams, cut: pd.Timestamp | None = None
+) -> UnionCandidates:
+    """The first stage fitted on the interactions before ``cut`` (all of them if None)."""
+    data = interactions if cut is None else before(interactions, cut)
+    return build_candidates(params, interactions["item_id"].nunique()).fit(data)
+
+
+def train_pipeline(
     interactions: pd.DataFrame, catalog: pd.DataFrame, store: FeatureStore,
     config: TrainingConfig, windows: Windows,
-) -> tuple[Recommender, Recommender, dict[str, float]]:
-    """Train on ``windows``; returns (evaluation model, serving model, training stats).
+) -> tuple[Recommender, dict[str, float]]:
+    """Train a recipe end to end; returns the model for holdout evaluation and its stats.
 
-    The evaluation model's candidates are fitted on everything before the holdout; the
-    serving model's on everything. Both share the ranker trained on the label window.
+    Candidates for the ranker's lists are fitted on ``base``; the returned model's
+    candidates on everything before the holdout, with the same ranker.
     """
-    n_items = interactions["item_id"].nunique()
-    base = build_candidates(config.candidates, n_items).fit(before(interactions, windows.label_start))
-    base_model = Recommender(base, None, catalog)
+    base = fit_candidates(interactions, config.candidates, windows.label_start)
     ranker, stats = train_ranker(
         base, between(interactions, windows.label_start, windows.holdout_start), store,
-        windows.label_start, config, base_model.item_vectors(),
+        windows.label_start, config, Recommender(base, None, catalog).item_vectors(),
     )
-    manifest = {
+    model = Recommender(
+        fit_candidates(interactions, config.candidates, windows.holdout_start), ranker, catalog,
+        manifest(config, windows),
+    )
+    return model, stats
+
+
+def manifest(config: TrainingConfig, windows: Windows) -> dict[str, object]:
+    """Lineage stored with every model: feature service, data window, config."""
+    return {
         "feature_service": config.feature_service,
         "data_window": windows.as_dict(),
-        "config": config.as_params(),
+        "config": config.to_dict(),
     }
-    evaluation = Recommender(
-        build_candidates(config.candidates, n_items).fit(before(interactions, windows.holdout_start)),
-        ranker, catalog, manifest,
-    )
-    serving = Recommender(
-        build_candidates(config.candidates, n_items).fit(interactions), ranker, catalog, manifest
-    )
-    return evaluation, serving, stats

@@ -1,10 +1,10 @@
 """Asset checks: data quality of the event tables (Great Expectations) and the promotion gate."""
 
-from __future__ import annotations
 
 import dagster as dg
 import pandas as pd
 
+from orchestration.defs.assets.deployment import ModelRelease, registered_model
 from orchestration.defs.assets.features import read_validated_events
 from orchestration.defs.assets.ingestion import validated_events
 from orchestration.defs.resources import PlatformStorage
@@ -37,4 +37,29 @@ def quarantine_share(storage: PlatformStorage) -> dg.AssetCheckResult:
         passed=share <= MAX_QUARANTINE_SHARE,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"quarantined": quarantined, "valid": valid, "share": round(share, 4)},
+    )
+
+
+#: How much worse than the champion's recipe (relative NDCG) a challenger may score.
+CHAMPION_TOLERANCE = 0.02
+
+
+@dg.asset_check(asset=registered_model, blocking=True,
+                description="The challenger beats popularity and does not trail the champion.")
+def promotion_gate(registered_model: ModelRelease) -> dg.AssetCheckResult:
+    evaluation = registered_model.evaluation
+    key = f"ndcg_at_{evaluation.k}"
+    ranker = evaluation.metrics[f"ranker.{key}"]
+    popularity = evaluation.metrics[f"popularity.{key}"]
+    champion = evaluation.metrics.get(f"champion.{key}")
+    beats_popularity = ranker > popularity
+    keeps_up = champion is None or ranker >= champion * (1 - CHAMPION_TOLERANCE)
+    return dg.AssetCheckResult(
+        passed=beats_popularity and keeps_up,
+        metadata={
+            f"challenger_{key}": ranker,
+            f"popularity_{key}": popularity,
+            f"champion_{key}": champion if champion is not None else "no champion yet",
+            "challenger_version": registered_model.version,
+        },
     )

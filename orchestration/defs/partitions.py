@@ -1,6 +1,5 @@
 """Time partitions of the event tables: one per UTC day."""
 
-from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 

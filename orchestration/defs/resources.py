@@ -4,7 +4,6 @@ Every resource takes its values from :class:`training.settings.Settings` in
 :func:`build_resources`, the one place where the environment reaches the Dagster code.
 """
 
-from __future__ import annotations
 
 from pathlib import Path
 
@@ -115,7 +114,7 @@ def build_resources(settings: Settings | None = None) -> dict[str, dg.Configurab
             registry_url=settings.feast_registry_url,
             redis=redis,
         ),
-        "mlflow": MLflowResource(
+        "tracking": MLflowResource(
             tracking_uri=settings.tracking_uri,
             artifact_dir=str(settings.mlflow_artifact_dir),
             model_name=settings.model_name,

@@ -1,6 +1,5 @@
 """Feature assets: offline feature tables → Feast registry → Redis online store."""
 
-from __future__ import annotations
 
 from datetime import UTC, datetime
 

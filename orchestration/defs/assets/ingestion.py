@@ -1,6 +1,5 @@
 """Ingestion assets: imported events → raw_events → validated_events (daily partitions)."""
 
-from __future__ import annotations
 
 from typing import Literal
 

@@ -1,0 +1,145 @@
+"""Training assets: the training window → ALS candidate model → LightGBM LambdaRank ranker."""
+
+
+from dataclasses import dataclass
+
+import dagster as dg
+import pandas as pd
+
+from orchestration.defs.assets.features import (
+    feature_registry,
+    read_catalog,
+    read_validated_events,
+)
+from orchestration.defs.resources import FeastResource, PlatformStorage
+from training.candidates import UnionCandidates
+from training.interactions import to_interactions
+from training.ranker import Ranker, RankerParams
+from training.recommender import CandidateParams, Recommender
+from training.train import (
+    TrainingConfig,
+    Windows,
+    between,
+    fit_candidates,
+    time_windows,
+    train_ranker,
+)
+
+
+class TrainingWindowConfig(dg.Config):
+    """Shares of the event time span held out for the ranker's labels and for evaluation."""
+
+    holdout_fraction: float = 0.15
+    label_fraction: float = 0.15
+    feature_service: str = "ranker_v1"
+    seed: int = 42
+
+
+class CandidateConfig(dg.Config):
+    """First-stage hyperparameters (see :class:`training.recommender.CandidateParams`)."""
+
+    n_per_generator: int = 100
+    als_factors: int = 32
+    als_regularization: float = 5.0
+    als_alpha: float = 3.0
+    als_iterations: int = 20
+    ease_l2: float = 500.0
+
+
+class RankerConfig(dg.Config):
+    """LambdaRank hyperparameters (see :class:`training.ranker.RankerParams`)."""
+
+    num_leaves: int = 31
+    learning_rate: float = 0.05
+    n_estimators: int = 300
+    min_child_samples: int = 20
+    max_ranker_users: int = 3000
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Interactions, catalog and the time cuts every training and evaluation step shares."""
+
+    interactions: pd.DataFrame
+    catalog: pd.DataFrame
+    windows: Windows
+    config: TrainingConfig
+
+
+@dataclass(frozen=True)
+class CandidateModel:
+    """The fitted first stage and the parameters it was built with."""
+
+    candidates: UnionCandidates
+    params: CandidateParams
+
+
+@dataclass(frozen=True)
+class RankerArtifact:
+    ranker: Ranker
+    config: TrainingConfig
+    stats: dict[str, float]
+
+
+@dg.asset(group_name="training", deps=[feature_registry], kinds={"pandas"})
+def training_data(
+    context: dg.AssetExecutionContext, config: TrainingWindowConfig, storage: PlatformStorage
+) -> TrainingData:
+    """Interactions of all validated events, cut by time into base, label and holdout."""
+    interactions = to_interactions(read_validated_events(storage))
+    cfg = TrainingConfig(
+        holdout_fraction=config.holdout_fraction, label_fraction=config.label_fraction,
+        feature_service=config.feature_service, seed=config.seed,
+    )
+    windows = time_windows(interactions, cfg)
+    context.add_output_metadata({
+        "interactions": len(interactions),
+        "users": int(interactions["user_id"].nunique()),
+        "items": int(interactions["item_id"].nunique()),
+        **{f"window_{k}": v for k, v in windows.as_dict().items()},
+    })
+    return TrainingData(interactions, read_catalog(storage), windows, cfg)
+
+
+@dg.asset(group_name="training", kinds={"implicit"})
+def als_candidates(
+    context: dg.AssetExecutionContext, config: CandidateConfig, training_data: TrainingData
+) -> CandidateModel:
+    """ALS candidate model, with popularity and item-to-item generators, fitted on ``base``."""
+    params = CandidateParams(**config.model_dump(), seed=training_data.config.seed)
+    candidates = fit_candidates(
+        training_data.interactions, params, training_data.windows.label_start
+    )
+    context.add_output_metadata({"generators": [g.name for g in candidates.generators],
+                                 "n_per_generator": params.n_per_generator})
+    return CandidateModel(candidates, params)
+
+
+@dg.asset(group_name="training", kinds={"lightgbm", "feast"})
+def ranker_model(
+    context: dg.AssetExecutionContext,
+    config: RankerConfig,
+    training_data: TrainingData,
+    als_candidates: CandidateModel,
+    feast: FeastResource,
+) -> RankerArtifact:
+    """LightGBM LambdaRank over the candidates, on point-in-time features from Feast."""
+    data = training_data
+    cfg = TrainingConfig(
+        holdout_fraction=data.config.holdout_fraction, label_fraction=data.config.label_fraction,
+        max_ranker_users=config.max_ranker_users, candidates=als_candidates.params,
+        ranker=RankerParams(
+            num_leaves=config.num_leaves, learning_rate=config.learning_rate,
+            n_estimators=config.n_estimators, min_child_samples=config.min_child_samples,
+            seed=data.config.seed,
+        ),
+        feature_service=data.config.feature_service, seed=data.config.seed,
+    )
+    vectors = Recommender(als_candidates.candidates, None, data.catalog).item_vectors()
+    labels = between(data.interactions, data.windows.label_start, data.windows.holdout_start)
+    ranker, stats = train_ranker(
+        als_candidates.candidates, labels, feast.store(), data.windows.label_start, cfg, vectors
+    )
+    top = dict(list(ranker.feature_importance().items())[:10])
+    context.add_output_metadata({**stats, "top_features": dg.MetadataValue.json(top)})
+    return RankerArtifact(ranker=ranker, config=cfg, stats=stats)
