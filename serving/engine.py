@@ -64,7 +64,8 @@ class Engine:
         if frame.empty:
             return self._fallback(user_id, n, seen, "no unseen candidate", start)
         try:
-            features = online_features(self.store, user_id, frame["item_id"].tolist(), self._service)
+            item_ids = frame["item_id"].tolist()
+            features = online_features(self.store, user_id, item_ids, self._service)
         except Exception as exc:
             logger.warning("online features unavailable: %s", exc)
             return self._fallback(user_id, n, seen, "online store unavailable", start)

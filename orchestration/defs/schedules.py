@@ -6,6 +6,7 @@ import dagster as dg
 from orchestration.defs.jobs import retrain_job
 
 daily_retrain = dg.ScheduleDefinition(
+    name="daily_retrain",
     job=retrain_job,
     cron_schedule="30 2 * * *",
     execution_timezone="UTC",

@@ -1,0 +1,50 @@
+# Two commands for a new user: `make demo` and `make test`. Needs Python 3.11+ and PyPI only.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+UV := .tools/bin/uv
+VENV := .venv
+PORT ?= 3000
+export DAGSTER_HOME ?= $(CURDIR)/.data/dagster
+
+.PHONY: setup demo pipeline serve stop test test-fast lint ui mlflow-ui clean
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+setup: $(VENV)/.synced ## Create .venv from uv.lock (no root, no Docker, no Redis needed)
+
+pipeline: setup ## Import the synthetic world and run the whole Dagster pipeline
+	$(VENV)/bin/python -m orchestration.run --source synthetic
+
+demo: setup ## Set up, run the pipeline, start the service, print a sample request/response
+	PORT=$(PORT) scripts/demo.sh
+
+serve: setup ## Serve the champion in the foreground
+	$(VENV)/bin/bentoml serve serving.service:RecommendationService --port $(PORT)
+
+stop: ## Stop the demo service and the embedded Valkey server
+	-scripts/demo.sh stop
+
+test: setup ## All tests (unit and integration against real Redis/Feast/MLflow/Dagster/HTTP)
+	$(VENV)/bin/python -m pytest tests -q
+
+test-fast: setup ## Unit tests only
+	$(VENV)/bin/python -m pytest tests -q -m "not integration"
+
+lint: setup
+	$(VENV)/bin/ruff check orchestration feature_repo training serving tests benchmarks
+
+ui: setup ## Dagster UI on :3001
+	$(VENV)/bin/dagster dev -w workspace.yaml -p 3001
+
+mlflow-ui: setup ## MLflow UI on :5000
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/.data/mlflow/mlflow.db -p 5000
+
+clean: stop
+	rm -rf .data feature_repo/data

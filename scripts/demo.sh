@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The demo: run the pipeline on the synthetic world, start the BentoML service in the
+# background, and show real requests and responses. `scripts/demo.sh stop` stops it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PORT=${PORT:-3000}
+BIN=.venv/bin
+RUN=.data/run
+mkdir -p "$RUN"
+
+stop() {
+  if [[ -f $RUN/service.pid ]]; then
+    kill "$(cat $RUN/service.pid)" 2>/dev/null || true
+    rm -f $RUN/service.pid
+  fi
+  $BIN/python -c "from training.redis_server import stop_embedded; stop_embedded()" || true
+}
+if [[ ${1:-} == stop ]]; then stop; exit 0; fi
+
+started=$(date +%s)
+$BIN/python -m orchestration.run --source synthetic
+
+if [[ -f $RUN/service.pid ]] && kill -0 "$(cat $RUN/service.pid)" 2>/dev/null; then
+  kill "$(cat $RUN/service.pid)"; sleep 2
+fi
+nohup $BIN/bentoml serve serving.service:RecommendationService --port "$PORT" \
+  > $RUN/service.log 2>&1 &
+echo $! > $RUN/service.pid
+for _ in $(seq 1 120); do
+  curl -sf "http://127.0.0.1:$PORT/health/ready" >/dev/null 2>&1 && break
+  sleep 1
+done
+curl -sf "http://127.0.0.1:$PORT/health/ready" >/dev/null || {
+  echo "service did not become ready; see $RUN/service.log"; tail -30 $RUN/service.log; exit 1; }
+
+user=$($BIN/python -c "
+import pandas as pd; from training.settings import get_settings
+e = pd.read_parquet(get_settings().warehouse_dir / 'validated_events')
+print(e['user_id'].value_counts().index[0])")
+show() { echo; echo "\$ $*"; "$@"; echo; }
+show curl -s "http://127.0.0.1:$PORT/api/v1/recs/$user?limit=5"
+show curl -s "http://127.0.0.1:$PORT/api/v1/recs/new-visitor?limit=3"
+show curl -s -X POST "http://127.0.0.1:$PORT/recommend" -H 'content-type: application/json' \
+  -d "{\"user_id\": \"$user\", \"num_items\": 3}"
+show curl -s -X POST "http://127.0.0.1:$PORT/events" -H 'content-type: application/json' \
+  -d "{\"events\": [{\"event_id\": \"demo-$(date +%s)\", \"user_id\": \"$user\", \"item_id\": \"i1\", \"event_type\": \"view\", \"timestamp\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\"}]}"
+show curl -s -X POST "http://127.0.0.1:$PORT/events" -H 'content-type: application/json' \
+  -d '{"events": [{"event_id": "bad", "user_id": "u1", "event_type": "like"}]}'
+cat <<TXT
+Demo finished in $(( $(date +%s) - started )) s. The service keeps running on port $PORT:
+  Swagger UI:  http://127.0.0.1:$PORT/docs        (BentoML API docs at /)
+  Dagster UI:  make ui          MLflow UI: make mlflow-ui
+  Stop:        make stop
+TXT
