@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.source != "none":
         source = {"kind": args.source, "path": args.path, "n_users": args.users,
                   "n_items": args.items, "days": args.days, "seed": args.seed}
-        result = defs.get_job_def("import_job").execute_in_process(
+        result = defs.resolve_job_def("import_job").execute_in_process(
             instance=instance, run_config={"ops": {"event_source": {"config": source}}},
         )
         if not result.success:
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         logger.error("the event log is empty: import a source first")
         return 1
     logger.info("running platform_job over %s..%s (%d days)", days[0], days[-1], len(days))
-    result = defs.get_job_def("platform_job").execute_in_process(
+    result = defs.resolve_job_def("platform_job").execute_in_process(
         instance=instance,
         tags={RANGE_START: str(days[0]), RANGE_END: str(days[-1])},
         raise_on_error=False,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
-from feast import Entity, FeatureService, FeatureStore, FeatureView
+from feast import Entity, FeatureService, FeatureStore, FeatureView, FileSource
 from feast.data_source import DataSource
 from feast.repo_config import RepoConfig
 
@@ -58,17 +58,27 @@ def get_feature_store(settings: Settings | None = None) -> FeatureStore:
     return FeatureStore(repo_path=str(settings.feature_repo_dir), config=repo_config(settings))
 
 
-def feast_objects() -> list[object]:
-    """Every Feast object declared in ``feature_repo/definitions.py``, in declaration order."""
+def feast_objects(repo_dir: Path | None = None) -> list[object]:
+    """Every Feast object declared in ``feature_repo/definitions.py``, in declaration order.
+
+    With ``repo_dir``, relative FileSource paths are made absolute under it: Feast's DuckDB
+    offline store reads a relative path from the working directory, not the repo.
+    """
     from feature_repo import definitions
 
     kinds = (Entity, DataSource, FeatureView, FeatureService)
-    return [obj for obj in vars(definitions).values() if isinstance(obj, kinds)]
+    objects = [obj for obj in vars(definitions).values() if isinstance(obj, kinds)]
+    if repo_dir is not None:
+        for obj in objects:
+            for source in (obj, getattr(obj, "batch_source", None)):
+                if isinstance(source, FileSource) and not Path(source.path).is_absolute():
+                    source.file_options.uri = str(Path(repo_dir).resolve() / source.path)
+    return objects
 
 
 def apply_definitions(store: FeatureStore) -> list[str]:
     """Register the repo's objects (what ``feast apply`` does); returns their names."""
-    objects = feast_objects()
+    objects = feast_objects(store.repo_path)
     store.apply(objects)
     names = [getattr(obj, "name", "?") for obj in objects]
     logger.info("applied %d Feast objects", len(names))
@@ -80,6 +90,8 @@ def write_offline_table(name: str, frame: pd.DataFrame, repo_dir: Path | str) ->
     path = Path(repo_dir) / "data" / OFFLINE_TABLES[name]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".parquet.tmp")
+    # Microseconds: DuckDB cannot cast nanosecond time zone stamps when Feast materializes.
+    frame = frame.assign(event_timestamp=frame["event_timestamp"].astype("datetime64[us, UTC]"))
     frame.to_parquet(tmp, index=False)
     os.replace(tmp, path)
     return path

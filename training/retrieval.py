@@ -32,9 +32,8 @@ def historical_features(
     """Point-in-time features of ``pairs`` (``user_id``, ``item_id``) as known at ``as_of``.
 
     The service's views are joined per entity: each distinct user (and item) is looked up
-    once, then the values are spread over the pairs. Besides being far cheaper than one
-    lookup per pair, this sidesteps Feast's file offline store de-duplicating entity rows on
-    the first view's keys, which drops pairs that share a user (feast-dev/feast#6787).
+    once, then the values are spread over the pairs, which is far cheaper than one lookup
+    per pair (hundreds of candidates share a user).
     """
     result = pairs.reset_index(drop=True).copy()
     for keys, refs in _refs_by_join_keys(store, service).items():

@@ -19,7 +19,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 class Settings(BaseSettings):
     """Environment-driven configuration (prefix ``RECSYS_``, plus the tools' own variables)."""
 
-    model_config = SettingsConfigDict(env_prefix="RECSYS_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="RECSYS_", extra="ignore", populate_by_name=True)
 
     data_dir: Path = Field(
         default=PROJECT_ROOT / ".data",

@@ -82,11 +82,12 @@ def test_feast_cli_apply_and_materialize_incremental(platform: Platform, redis_u
     for name in ("feature_store.yaml", "definitions.py"):
         (source / name).write_text((PROJECT_ROOT / "feature_repo" / name).read_text())
     (source / "data").symlink_to(repo / "data", target_is_directory=True)
-    feast = [sys.executable, "-m", "feast.cli.cli", "-c", str(source)]
-    applied = subprocess.run([*feast, "apply"], capture_output=True, text=True, timeout=300)
+    feast = [sys.executable, "-m", "feast.cli.cli"]
+    applied = subprocess.run([*feast, "apply"], capture_output=True, text=True, timeout=300,
+                             cwd=source)
     assert applied.returncode == 0, applied.stderr[-2000:]
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
     done = subprocess.run([*feast, "materialize-incremental", now], capture_output=True,
-                          text=True, timeout=300)
+                          text=True, timeout=300, cwd=source)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "item_stats" in done.stdout

@@ -31,7 +31,7 @@ def test_redis_url_wins_over_the_embedded_server(tmp_path) -> None:
 
 
 def test_embedded_server_starts_once_keeps_data_and_stops(tmp_path) -> None:
-    settings = Settings(data_dir=tmp_path, embedded_redis_port=free_port())
+    settings = Settings(data_dir=tmp_path, embedded_redis_port=free_port(), redis_url=None)
     first = resolve_redis(settings)
     assert first.embedded and ping(first.url)
     redis.Redis.from_url(first.url).set("k", "v")
