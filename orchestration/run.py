@@ -10,6 +10,7 @@ import argparse
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from training.settings import get_settings
@@ -18,6 +19,9 @@ logger = logging.getLogger("orchestration.run")
 
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
+
+#: Step events at INFO (the UI keeps every event); DEBUG floods a terminal.
+QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 DAGSTER_YAML = """\
 # Written by orchestration.run: local storage under this folder; runs launched from other
@@ -51,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
     dagster_home()
 
     import dagster as dg
@@ -63,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         source = {"kind": args.source, "path": args.path, "n_users": args.users,
                   "n_items": args.items, "days": args.days, "seed": args.seed}
         result = defs.resolve_job_def("import_job").execute_in_process(
-            instance=instance, run_config={"ops": {"event_source": {"config": source}}},
+            instance=instance,
+            run_config={"ops": {"event_source": {"config": source}}, **QUIET},
         )
         if not result.success:
             return 1
@@ -74,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     logger.info("running platform_job over %s..%s (%d days)", days[0], days[-1], len(days))
     result = defs.resolve_job_def("platform_job").execute_in_process(
         instance=instance,
+        run_config=QUIET,
         tags={RANGE_START: str(days[0]), RANGE_END: str(days[-1])},
         raise_on_error=False,
     )
