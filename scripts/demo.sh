@@ -42,9 +42,9 @@ show curl -s "http://127.0.0.1:$PORT/api/v1/recs/$user?limit=5"
 show curl -s "http://127.0.0.1:$PORT/api/v1/recs/new-visitor?limit=3"
 show curl -s -X POST "http://127.0.0.1:$PORT/recommend" -H 'content-type: application/json' \
   -d "{\"user_id\": \"$user\", \"num_items\": 3}"
-show curl -s -X POST "http://127.0.0.1:$PORT/events" -H 'content-type: application/json' \
+show curl -s -w '\nHTTP %{http_code}' -X POST "http://127.0.0.1:$PORT/events" -H 'content-type: application/json' \
   -d "{\"events\": [{\"event_id\": \"demo-$(date +%s)\", \"user_id\": \"$user\", \"item_id\": \"i1\", \"event_type\": \"view\", \"timestamp\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\"}]}"
-show curl -s -X POST "http://127.0.0.1:$PORT/events" -H 'content-type: application/json' \
+show curl -s -w '\nHTTP %{http_code}' -X POST "http://127.0.0.1:$PORT/events" -H 'content-type: application/json' \
   -d '{"events": [{"event_id": "bad", "user_id": "u1", "event_type": "like"}]}'
 cat <<TXT
 Demo finished in $(( $(date +%s) - started )) s. The service keeps running on port $PORT:
