@@ -1,24 +1,35 @@
-"""The request path of the service: features → candidates → rank → filter → explain.
+"""The request path of one model version: user features → candidates → filter → rank →
+re-rank → explain.
 
-Plain Python over the loaded :class:`training.recommender.Recommender` and a Feast store, so
-it is tested without HTTP. Every degradation is deliberate: an unknown user, missing
+Plain Python over the loaded :class:`training.recommender.Recommender`, the in-process
+:class:`~serving.items.ItemTable` and a Feast store, so it is tested without HTTP. A
+request makes one online read (the user's features, through the FeatureServices); every
+other input is in memory. Every degradation is deliberate: an unknown user, missing
 features or an unreachable online store give the popularity list flagged as a fallback.
 """
+
+from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from feast import FeatureStore
 from feast.data_source import PushMode
 
+from serving.breaker import Breaker
+from serving.items import ItemTable
+from serving.metrics import FALLBACKS, stage
+from serving.ranking import Ranker
+from serving.reranking import rerank
+from serving.retrieval import CandidateRetriever
 from serving.schemas import RecommendedItem, RecommendResponse
 from training.event_log import EventLog
 from training.recommender import Recommender
-from training.retrieval import online_features, online_user_context
+from training.retrieval import entity_feature_refs, online_entity_features
 from training.schema import Event
 
 logger = logging.getLogger(__name__)
@@ -26,8 +37,28 @@ logger = logging.getLogger(__name__)
 USER_CONTEXT_SERVICE = "user_context_v1"
 PUSH_SOURCE = "user_recent_push"
 RECENT_ITEMS = "user_recent__recent_items"
+RECENT_COUNT = "user_recent__recent_event_count"
 SEEN_ITEMS = "user_history__seen_items"
 RECENT_CAP = 20
+
+
+@dataclass(frozen=True)
+class Query:
+    """What a request asks for; ``variant`` names it in the response cache."""
+
+    user_id: str
+    n: int = 10
+    kind: str = "personalized"
+    categories: frozenset[str] = frozenset()
+    max_price: float | None = None
+    diversity: float = 0.0
+    max_per_category: int = 0
+    experiment_id: str | None = None
+
+    def variant(self, model_version: str) -> str:
+        cats = ",".join(sorted(self.categories))
+        return (f"{model_version}:{self.kind}:{self.n}:{cats}:{self.max_price}:"
+                f"{self.diversity}:{self.max_per_category}:{self.experiment_id}")
 
 
 @dataclass
@@ -38,105 +69,154 @@ class Engine:
     store: FeatureStore
     model_version: str
     event_log: EventLog
+    items: ItemTable
+    breaker: Breaker = field(default_factory=Breaker)
 
     def __post_init__(self) -> None:
-        catalog = self.recommender.catalog.set_index("item_id")
-        self._titles = catalog["title"].to_dict()
-        self._categories = catalog["categories"].map(list).to_dict()
-        self._out_of_stock = set(catalog.index[~catalog["in_stock"].astype(bool)])
-        self._popular = self.recommender.popular_items(200)
-        self._service = str(self.recommender.manifest.get("feature_service", "ranker_v1"))
+        self.ranker_service = str(self.recommender.manifest.get("feature_service", "ranker_v1"))
+        self.user_refs = entity_feature_refs(
+            self.store, [self.ranker_service, USER_CONTEXT_SERVICE], "user_id"
+        )
+        self.recent_refs = [r for r in self.user_refs if r.startswith("user_recent:")]
+        self.retriever = CandidateRetriever(self.recommender.candidates, self.items)
+        self.ranker = Ranker(self.recommender, self.items)
+        popular = self.items.positions(self.recommender.popular_items(500))
+        self._popular = popular[popular >= 0]
 
-    def recommend(self, user_id: str, n: int) -> RecommendResponse:
-        """Top ``n`` items for ``user_id``; the popularity fallback when it cannot rank."""
+    def recommend(self, query: Query, timings: dict[str, float] | None = None) -> RecommendResponse:
+        """Top ``query.n`` items for the user; the popularity fallback when it cannot rank."""
         start = time.perf_counter()
-        try:
-            context = online_user_context(self.store, user_id, USER_CONTEXT_SERVICE)
-        except Exception as exc:  # the online store is down: degrade, never fail the request
-            logger.warning("online store unavailable: %s", exc)
-            return self._fallback(user_id, n, set(), "online store unavailable", start)
-        recent = list(context.get(RECENT_ITEMS) or [])
-        seen = set(context.get(SEEN_ITEMS) or []) | set(recent)
-        frame = self.recommender.candidates.candidates([user_id])
-        if frame.empty:
-            return self._fallback(user_id, n, seen, "unknown user", start)
-        frame = frame[~frame["item_id"].isin(seen | self._out_of_stock)].reset_index(drop=True)
-        if frame.empty:
-            return self._fallback(user_id, n, seen, "no unseen candidate", start)
-        try:
-            item_ids = frame["item_id"].tolist()
-            features = online_features(self.store, user_id, item_ids, self._service)
-        except Exception as exc:
-            logger.warning("online features unavailable: %s", exc)
-            return self._fallback(user_id, n, seen, "online store unavailable", start)
-        joined = frame.join(features.drop(columns=["user_id", "item_id"]))
-        scores = self.recommender.score(joined)
-        order = np.argsort(-scores, kind="stable")[:n]
-        items = [
-            self._item(joined["item_id"].iat[i], float(scores[i]), recent) for i in order
-        ]
-        return self._response(user_id, items, start)
+        timings = {} if timings is None else timings
+        with stage("user_features", timings):
+            user = self._user_features(query.user_id)
+        if user is None:
+            return self._fallback(query, np.empty(0, np.int64), [], "online store unavailable",
+                                  start)
+        recent = list(user.get(RECENT_ITEMS) or [])
+        seen = self.items.positions(list(user.get(SEEN_ITEMS) or []) + recent)
+        if query.kind == "popular":
+            return self._fallback(query, seen, recent, None, start)
+        with stage("candidates", timings):
+            candidates = self.retriever.retrieve(query.user_id)
+        if not len(candidates):
+            return self._fallback(query, seen, recent, "unknown user", start)
+        with stage("filter", timings):
+            candidates = candidates.subset(self._allowed(candidates.rows, seen, query))
+        if not len(candidates):
+            return self._fallback(query, seen, recent, "no candidate passes the filters", start)
+        with stage("rank", timings):
+            scores = self.ranker.score(candidates, user)
+        with stage("rerank", timings):
+            picked = rerank(self.items, candidates.rows, scores, query.n, query.diversity,
+                            query.max_per_category)
+        rows = candidates.rows[picked]
+        return self._response(query, rows, scores[picked], recent, start)
 
-    def record(self, events: Sequence[Event]) -> int:
-        """Append events durably to the log, then push each user's recent items online.
+    def record(self, events: Sequence[Event]) -> list[str]:
+        """Append events durably to the log, then push them online; returns the users pushed.
 
-        Returns the number of users pushed. The log append comes first: an acknowledged
-        event is never lost even if the push fails.
+        The log append comes first: an acknowledged event is never lost even if the push
+        fails (the push error is raised after the append).
         """
         self.event_log.append_records(events)
+        return self.push(events)
+
+    def push(self, events: Sequence[Event]) -> list[str]:
+        """Push each user's new recent items (and count) through Feast's push source.
+
+        One batched online read of the users' current recent items, one push.
+        """
         by_user: dict[str, list[Event]] = {}
         for event in sorted(events, key=lambda e: e.timestamp):
             by_user.setdefault(event.user_id, []).append(event)
+        users = list(by_user)
+        current = online_entity_features(self.store, self.recent_refs, "user_id", users)
         rows = []
-        for user_id, user_events in by_user.items():
-            context = online_user_context(self.store, user_id, USER_CONTEXT_SERVICE)
-            recent = list(context.get(RECENT_ITEMS) or [])
-            count = int(context.get("user_recent__recent_event_count") or 0)
-            for event in user_events:
-                recent = [event.item_id] + [i for i in recent if i != event.item_id]
+        for i, user_id in enumerate(users):
+            recent = list(current.get(RECENT_ITEMS, [None] * len(users))[i] or [])
+            count = int(current.get(RECENT_COUNT, [None] * len(users))[i] or 0)
+            for event in by_user[user_id]:
+                recent = [event.item_id] + [r for r in recent if r != event.item_id]
             rows.append({
                 "user_id": user_id,
-                "event_timestamp": pd.Timestamp(user_events[-1].timestamp),
+                "event_timestamp": pd.Timestamp(by_user[user_id][-1].timestamp),
                 "recent_items": recent[:RECENT_CAP],
-                "recent_event_count": count + len(user_events),
+                "recent_event_count": count + len(by_user[user_id]),
             })
         self.store.push(PUSH_SOURCE, pd.DataFrame(rows), to=PushMode.ONLINE)
-        return len(rows)
+        return users
 
-    def _item(self, item_id: str, score: float, recent: list[str]) -> RecommendedItem:
-        return RecommendedItem(
-            item_id=item_id, score=score, title=self._titles.get(item_id),
-            categories=self._categories.get(item_id, []), reason=self._reason(item_id, recent),
-        )
+    def _user_features(self, user_id: str) -> dict[str, object] | None:
+        """Every user feature of the ranker and context services in one online read."""
+        if not self.breaker.allow():
+            return None
+        try:
+            data = online_entity_features(self.store, self.user_refs, "user_id", [user_id])
+        except Exception as exc:  # the online store is down: degrade, never fail the request
+            logger.warning("online store unavailable: %s", exc)
+            self.breaker.failed()
+            return None
+        self.breaker.succeeded()
+        return {name: values[0] for name, values in data.items()}
 
-    def _reason(self, item_id: str, recent: list[str]) -> str:
-        """"Because you liked X" for the most similar recent item, else the top category."""
-        vectors = self.recommender.item_vectors()
-        vec = vectors.get(item_id)
-        if vec is not None:
-            known = [r for r in recent if r in vectors]
-            if known:
-                best = max(known, key=lambda r: float(vectors[r] @ vec))
-                return f"because you interacted with {self._titles.get(best, best)}"
-        categories = self._categories.get(item_id) or []
-        return f"popular in {categories[0]}" if categories else "popular right now"
+    def _allowed(self, rows: np.ndarray, seen: np.ndarray, query: Query) -> np.ndarray:
+        keep = self.items.in_stock[rows] & ~np.isin(rows, seen)
+        if query.max_price is not None:
+            keep &= self.items.price[rows] <= query.max_price
+        if query.categories:
+            cats = self.items.categories
+            keep &= np.fromiter((not query.categories.isdisjoint(cats[r]) for r in rows.tolist()),
+                                bool, len(rows))
+        return keep
 
-    def _fallback(self, user_id: str, n: int, seen: set[str], why: str,
+    def _fallback(self, query: Query, seen: np.ndarray, recent: list[str], why: str | None,
                   start: float) -> RecommendResponse:
-        items = [
-            RecommendedItem(
-                item_id=item_id, score=float(len(self._popular) - rank),
-                title=self._titles.get(item_id), categories=self._categories.get(item_id, []),
-                reason="popular right now",
-            )
-            for rank, item_id in enumerate(i for i in self._popular if i not in seen)
-        ][:n]
-        return self._response(user_id, items, start, fallback_reason=why)
+        if why is not None:
+            FALLBACKS.labels(reason=why).inc()
+        rows = self._popular[self._allowed(self._popular, seen, query)][:query.n]
+        scores = np.arange(len(self._popular), len(self._popular) - len(rows), -1, dtype=float)
+        return self._response(query, rows, scores, recent, start, fallback_reason=why,
+                              reason="popular right now")
 
-    def _response(self, user_id: str, items: list[RecommendedItem], start: float,
-                  fallback_reason: str | None = None) -> RecommendResponse:
+    def _response(self, query: Query, rows: np.ndarray, scores: np.ndarray, recent: list[str],
+                  start: float, fallback_reason: str | None = None,
+                  reason: str | None = None) -> RecommendResponse:
+        items = self.items
+        reasons = [reason] * len(rows) if reason else self._reasons(rows, recent)
+        price = items.price[rows]
         return RecommendResponse(
-            user_id=user_id, items=items, model_version=self.model_version,
+            user_id=query.user_id,
+            items=[
+                RecommendedItem(
+                    item_id=items.ids[r], score=float(s), title=items.titles[r],
+                    categories=items.categories[r],
+                    price=None if np.isnan(p) else float(p), reason=why,
+                )
+                for r, s, p, why in zip(rows.tolist(), scores, price, reasons, strict=True)
+            ],
+            model_version=self.model_version,
             fallback=fallback_reason is not None, fallback_reason=fallback_reason,
+            experiment_id=query.experiment_id,
             latency_ms=round((time.perf_counter() - start) * 1000, 3),
         )
+
+    def _reasons(self, rows: np.ndarray, recent: list[str]) -> list[str]:
+        """"Because you interacted with X" for the most similar recent item, else the top
+        category of the item."""
+        items = self.items
+        history = items.positions(recent)
+        history = history[history >= 0]
+        history = history[items.has_vector[history]]
+        best = None
+        if history.size and len(rows):
+            best = history[np.argmax(items.vectors[rows] @ items.vectors[history].T, axis=1)]
+        out = []
+        for i, row in enumerate(rows.tolist()):
+            if best is not None and items.has_vector[row]:
+                title = items.titles[best[i]] or items.ids[best[i]]
+                out.append(f"because you interacted with {title}")
+            elif items.primary_category[row]:
+                out.append(f"popular in {items.primary_category[row]}")
+            else:
+                out.append("popular right now")
+        return out

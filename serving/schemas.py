@@ -1,8 +1,23 @@
 """Request and response bodies of the HTTP API."""
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
-from training.schema import Event
+from training.schema import ContextValue, Event
+
+RecsType = Literal["personalized", "popular"]
+
+
+class RecommendFilters(BaseModel):
+    """Business filters applied after ranking (an item must pass all of them)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    categories: list[str] | None = Field(
+        default=None, min_length=1, description="Keep items in at least one of these categories."
+    )
+    max_price: float | None = Field(default=None, ge=0, description="Keep items up to this price.")
 
 
 class RecommendRequest(BaseModel):
@@ -12,6 +27,16 @@ class RecommendRequest(BaseModel):
 
     user_id: str = Field(min_length=1, max_length=128)
     num_items: int = Field(default=10, ge=1, le=100)
+    context: dict[str, ContextValue] = Field(
+        default_factory=dict, description="Device, page, session, ... (logged, not ranked on)."
+    )
+    filters: RecommendFilters | None = None
+    diversity: float | None = Field(
+        default=None, ge=0, le=1, description="MMR diversity weight (unset: service default)."
+    )
+    max_per_category: int | None = Field(
+        default=None, ge=0, description="Cap per primary category (0: none)."
+    )
 
 
 class RecommendedItem(BaseModel):
@@ -19,6 +44,7 @@ class RecommendedItem(BaseModel):
     score: float
     title: str | None = None
     categories: list[str] = []
+    price: float | None = None
     reason: str
 
 
@@ -28,11 +54,13 @@ class RecommendResponse(BaseModel):
     model_version: str
     fallback: bool = Field(description="True when the items are the popularity fallback.")
     fallback_reason: str | None = None
+    cached: bool = Field(default=False, description="True when served from the response cache.")
+    experiment_id: str | None = None
     latency_ms: float
 
 
 class EventsRequest(BaseModel):
-    """Body of ``POST /events``: one event, or a batch under ``events``."""
+    """Body of ``POST /events``: a batch under ``events`` (a single event is accepted too)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -42,3 +70,27 @@ class EventsRequest(BaseModel):
 class EventsResponse(BaseModel):
     accepted: int
     pushed_users: int
+
+
+class TrainResponse(BaseModel):
+    run_id: str
+    job: str
+
+
+class ModelVersionInfo(BaseModel):
+    """A registered version of the recommender in MLflow."""
+
+    version: str
+    aliases: list[str]
+    status: str
+    run_id: str | None
+    created_at: str
+    tags: dict[str, str]
+    metrics: dict[str, float]
+    serving: bool = Field(description="True when this service currently serves the version.")
+
+
+class ModelsResponse(BaseModel):
+    name: str
+    serving_version: str
+    versions: list[ModelVersionInfo]

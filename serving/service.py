@@ -1,32 +1,41 @@
 """The BentoML service: ``bentoml serve serving.service:RecommendationService``.
 
-``POST /recommend`` is a BentoML API; the REST paths (``GET /api/v1/recs/{user_id}``,
-``POST /events``, ``/health``) come from a FastAPI app mounted in the service, sharing the
-loaded model. The model is the champion that the Dagster ``bento_model`` asset imported into
-BentoML's model store.
+``POST /recommend`` is a BentoML API; the REST paths (``/api/v1/recs/...``, ``POST /events``,
+``/health``) come from a FastAPI app mounted in the service, sharing the loaded engine.
+Responses go through a per-user Redis cache; the engine follows the MLflow champion alias.
+BentoML adds ``/metrics`` (Prometheus) and ``/docs``.
 """
 
 import logging
-import os
+import time
+from typing import Annotated
 
-from training.settings import get_settings, use_bentoml_home
+import bentoml
+from fastapi import Body, FastAPI, HTTPException, Query
+from fastapi.responses import JSONResponse, Response
+from pydantic import Field
 
-use_bentoml_home(get_settings())  # BentoML reads its home once, at import
-
-import bentoml  # noqa: E402
-from fastapi import FastAPI, Query  # noqa: E402
-from fastapi.responses import JSONResponse  # noqa: E402
-
-from serving.engine import Engine  # noqa: E402
-from serving.schemas import (  # noqa: E402
+from serving import engine as request_path
+from serving.breaker import Breaker
+from serving.cache import ResponseCache
+from serving.config import get_serving_settings
+from serving.metrics import CACHE, REQUEST_SECONDS
+from serving.model_store import ModelHolder
+from serving.registry_view import UnknownModelVersionError, get_version, list_versions
+from serving.retrain import DagsterUnavailableError, launch_retrain
+from serving.schemas import (
     EventsRequest,
     EventsResponse,
+    ModelsResponse,
+    ModelVersionInfo,
+    RecommendFilters,
     RecommendResponse,
+    RecsType,
+    TrainResponse,
 )
-from training.event_log import EventLog  # noqa: E402
-from training.feature_store import get_feature_store  # noqa: E402
-from training.redis_server import ping, resolve_redis  # noqa: E402
-from training.registry import RecommenderPyfunc  # noqa: E402
+from training.redis_server import ping, resolve_redis
+from training.schema import ContextValue, Event
+from training.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -51,51 +60,126 @@ class BadInputAs422:
         return await self.app(scope, receive, send_422)
 
 
-def load_engine() -> Engine:
-    """The champion from BentoML's model store, with the platform's Feast store and log."""
-    settings = get_settings()
-    model = bentoml.models.get(f"{settings.model_name}:latest")
-    pyfunc = bentoml.mlflow.load_model(model)
-    wrapper = pyfunc.unwrap_python_model()
-    if not isinstance(wrapper, RecommenderPyfunc):
-        raise TypeError(f"{model.tag} is not a recommender model")
-    version = model.info.labels.get("mlflow_version", str(model.tag.version))
-    logger.info("serving %s (MLflow version %s)", model.tag, version)
-    return Engine(
-        recommender=wrapper.recommender,
-        store=get_feature_store(settings),
-        model_version=version,
-        event_log=EventLog(settings.event_log_dir),
-    )
-
-
 @bentoml.service(name="recommendations", traffic={"timeout": 30},
-                 workers=int(os.environ.get("RECSYS_SERVICE_WORKERS", "1")))
+                 workers=get_serving_settings().workers)
 @bentoml.asgi_app(app, path="/")
 class RecommendationService:
     """Personalized recommendations from the MLflow champion and Feast's online store."""
 
     def __init__(self) -> None:
-        self.engine = load_engine()
-        self.redis_url = resolve_redis(get_settings()).url
+        self.settings, self.serving = get_settings(), get_serving_settings()
+        self.redis_url = resolve_redis(self.settings).url
+        breaker = Breaker(self.serving.redis_retry_seconds)
+        self.models = ModelHolder(self.settings, self.serving, breaker)
+        self.cache = ResponseCache(self.redis_url, self.serving.cache_ttl_seconds, breaker)
+        self.models.start()
+
+    def answer(self, query: request_path.Query) -> bytes:
+        """The JSON body for ``query``: from the cache, else computed (and then cached)."""
+        start = time.perf_counter()
+        engine = self.models.engine
+        variant = query.variant(engine.model_version)
+        body, generation = self.cache.get(query.user_id, variant)
+        if body is not None:
+            CACHE.labels(result="hit").inc()
+            outcome = "cached"
+        else:
+            CACHE.labels(result="miss").inc()
+            response = engine.recommend(query)
+            body = response.model_dump_json(exclude={"cached", "latency_ms"}).encode()
+            if not response.fallback:
+                self.cache.put(query.user_id, variant, generation, body)
+            outcome = "fallback" if response.fallback else "ranked"
+        elapsed = time.perf_counter() - start
+        REQUEST_SECONDS.labels(outcome=outcome).observe(elapsed)
+        tail = b',"cached":%s,"latency_ms":%.3f}' % (
+            b"true" if outcome == "cached" else b"false", elapsed * 1000)
+        return body[:-1] + tail
+
+    def query(self, user_id: str, n: int, kind: str = "personalized",
+              filters: RecommendFilters | None = None, diversity: float | None = None,
+              max_per_category: int | None = None,
+              experiment_id: str | None = None) -> request_path.Query:
+        filters = filters or RecommendFilters()
+        return request_path.Query(
+            user_id=user_id, n=n, kind=kind, categories=frozenset(filters.categories or ()),
+            max_price=filters.max_price,
+            diversity=self.serving.diversity if diversity is None else diversity,
+            max_per_category=(self.serving.max_per_category if max_per_category is None
+                              else max_per_category),
+            experiment_id=experiment_id,
+        )
 
     @bentoml.api(route="/recommend")
-    def recommend(self, user_id: str, num_items: int = 10) -> RecommendResponse:
+    def recommend(
+        self,
+        user_id: Annotated[str, Field(min_length=1, max_length=128)],
+        num_items: Annotated[int, Field(ge=1, le=100)] = 10,
+        context: dict[str, ContextValue] | None = None,
+        filters: RecommendFilters | None = None,
+        diversity: Annotated[float | None, Field(ge=0, le=1)] = None,
+        max_per_category: Annotated[int | None, Field(ge=0)] = None,
+    ) -> RecommendResponse:
         """Top ``num_items`` for ``user_id`` (popular items, flagged, for unknown users)."""
-        if not user_id or not 1 <= num_items <= 100:
-            raise bentoml.exceptions.InvalidArgument(
-                "user_id must be non-empty and num_items within 1..100"
-            )
-        return self.engine.recommend(user_id, num_items)
+        query = self.query(user_id, num_items, filters=filters, diversity=diversity,
+                           max_per_category=max_per_category)
+        return RecommendResponse.model_validate_json(self.answer(query))
+
+    @app.get("/api/v1/recs/models", response_model=ModelsResponse)
+    def models_list(self) -> ModelsResponse:
+        serving = self.models.engine.model_version
+        versions = list_versions(self.settings.tracking_uri, self.settings.model_name, serving)
+        return ModelsResponse(name=self.settings.model_name, serving_version=serving,
+                              versions=versions)
+
+    @app.get("/api/v1/recs/models/{version}", response_model=ModelVersionInfo)
+    def model_version(self, version: str) -> ModelVersionInfo:
+        try:
+            return get_version(self.settings.tracking_uri, self.settings.model_name, version,
+                               self.models.engine.model_version)
+        except UnknownModelVersionError as exc:
+            raise HTTPException(status_code=404, detail=str(exc)) from exc
+
+    @app.post("/api/v1/recs/train", response_model=TrainResponse, status_code=202)
+    def train(self) -> TrainResponse:
+        """Start the Dagster retrain job; 503 when the Dagster webserver is unreachable."""
+        try:
+            run_id = launch_retrain(self.serving)
+        except DagsterUnavailableError as exc:
+            raise HTTPException(status_code=503, detail=str(exc)) from exc
+        return TrainResponse(run_id=run_id, job=self.serving.retrain_job)
 
     @app.get("/api/v1/recs/{user_id}", response_model=RecommendResponse)
-    def recs(self, user_id: str, limit: int = Query(10, ge=1, le=100)) -> RecommendResponse:
-        return self.engine.recommend(user_id, limit)
+    def recs(
+        self,
+        user_id: str,
+        limit: Annotated[int, Query(ge=1, le=100)] = 10,
+        type: RecsType = "personalized",  # noqa: A002 - the public parameter name
+        experiment_id: Annotated[str | None, Query(max_length=128)] = None,
+        category: Annotated[list[str] | None, Query()] = None,
+        max_price: Annotated[float | None, Query(ge=0)] = None,
+    ) -> Response:
+        filters = RecommendFilters(categories=category or None, max_price=max_price)
+        query = self.query(user_id, limit, type, filters, experiment_id=experiment_id)
+        return Response(self.answer(query), media_type="application/json")
 
     @app.post("/events", response_model=EventsResponse, status_code=202)
-    def events(self, body: EventsRequest) -> EventsResponse:
-        pushed = self.engine.record(body.events)
-        return EventsResponse(accepted=len(body.events), pushed_users=pushed)
+    def events(self, body: Annotated[EventsRequest | Event, Body()]) -> EventsResponse:
+        """Log events durably, push them online, and invalidate the users' cached lists."""
+        batch = body.events if isinstance(body, EventsRequest) else [body]
+        engine = self.models.engine
+        engine.event_log.append_records(batch)
+        users = sorted({event.user_id for event in batch})
+        pushed = 0
+        if engine.breaker.allow():
+            try:
+                pushed = len(engine.push(batch))
+                engine.breaker.succeeded()
+            except Exception as exc:  # logged durably already; the daily batch catches up
+                logger.warning("online push failed, events are in the log only: %s", exc)
+                engine.breaker.failed()
+        self.cache.invalidate(users)
+        return EventsResponse(accepted=len(batch), pushed_users=pushed)
 
     @app.get("/health")
     def health(self) -> dict[str, str]:
@@ -103,10 +187,9 @@ class RecommendationService:
 
     @app.get("/health/ready")
     def ready(self) -> JSONResponse:
-        checks = {"model": self.engine is not None, "redis": ping(self.redis_url)}
+        checks = {"model": self.models.engine is not None, "redis": ping(self.redis_url)}
         status = 200 if all(checks.values()) else 503
         return JSONResponse({"ready": status == 200, "checks": checks}, status_code=status)
 
 
 RecommendationService.add_asgi_middleware(BadInputAs422)
-

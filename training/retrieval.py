@@ -51,22 +51,25 @@ def historical_features(
     return result
 
 
-def online_features(
-    store: FeatureStore, user_id: str, item_ids: list[str], service: str
-) -> pd.DataFrame:
-    """Online features of one user's candidate items from the Redis store."""
-    rows = [{"user_id": user_id, "item_id": item_id} for item_id in item_ids]
-    data = store.get_online_features(
-        features=store.get_feature_service(service), entity_rows=rows, full_feature_names=True
-    ).to_dict()
-    return pd.DataFrame(data)
+def entity_feature_refs(store: FeatureStore, services: list[str], join_key: str) -> list[str]:
+    """The references (``view:feature``) of ``services`` whose views are keyed by ``join_key``
+    alone, deduplicated in order: e.g. every user feature the ranker and the context need."""
+    refs: list[str] = []
+    for service in services:
+        for keys, group in _refs_by_join_keys(store, service).items():
+            if keys == (join_key,):
+                refs.extend(ref for ref in group if ref not in refs)
+    return refs
 
 
-def online_user_context(store: FeatureStore, user_id: str, service: str) -> dict[str, object]:
-    """The user-only features of ``service`` (seen and recent items) for one user."""
-    data = store.get_online_features(
-        features=store.get_feature_service(service),
-        entity_rows=[{"user_id": user_id}],
-        full_feature_names=True,
+def online_entity_features(
+    store: FeatureStore, refs: list[str], join_key: str, ids: list[str]
+) -> dict[str, list]:
+    """One batched online read of ``refs`` for the entities ``ids``.
+
+    Returns columns by full feature name (``view__feature``) plus ``join_key``, each a list
+    aligned with ``ids``; a missing value is None.
+    """
+    return store.get_online_features(
+        features=refs, entity_rows=[{join_key: i} for i in ids], full_feature_names=True
     ).to_dict()
-    return {key: values[0] for key, values in data.items()}

@@ -1,0 +1,49 @@
+"""Settings of the service alone (prefix ``RECSYS_SERVING_``), read once from the environment.
+
+The platform-wide values (data directory, Redis, MLflow, model name) stay in
+:class:`training.settings.Settings`; these only tune the request path and the control plane.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServingSettings(BaseSettings):
+    """Knobs of the recommendation service."""
+
+    model_config = SettingsConfigDict(env_prefix="RECSYS_SERVING_", extra="ignore")
+
+    workers: int = Field(default=1, ge=1, description="BentoML worker processes.")
+    cache_ttl_seconds: int = Field(
+        default=300, ge=0, description="Lifetime of a cached response; 0 disables the cache."
+    )
+    diversity: float = Field(
+        default=0.0, ge=0.0, le=1.0,
+        description="MMR weight of diversity against ranker relevance (0: pure relevance).",
+    )
+    max_per_category: int = Field(
+        default=0, ge=0, description="At most this many items per primary category (0: no cap)."
+    )
+    model_poll_seconds: float = Field(
+        default=30.0, ge=0.0,
+        description="How often the MLflow champion alias and Feast materialization are checked "
+        "(0: never; the model loaded at start is kept).",
+    )
+    redis_retry_seconds: float = Field(
+        default=1.0, ge=0.0,
+        description="After a Redis failure, requests skip Redis (and fall back) for this long.",
+    )
+    dagster_host: str = Field(default="127.0.0.1", description="Dagster webserver host.")
+    dagster_port: int = Field(default=3001, description="Dagster webserver port.")
+    dagster_location: str = Field(default="recsys", description="Dagster code location name.")
+    retrain_job: str = Field(default="retrain_job", description="Dagster job started by /train.")
+
+
+@lru_cache(maxsize=1)
+def get_serving_settings() -> ServingSettings:
+    """The process-wide serving settings (tests call ``get_serving_settings.cache_clear()``)."""
+    return ServingSettings()

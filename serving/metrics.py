@@ -1,0 +1,67 @@
+"""Prometheus metrics of the request path, exported on BentoML's ``/metrics``.
+
+Defined with ``bentoml.metrics`` so they work in BentoML's multi-process workers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import bentoml
+
+_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25,
+            0.5, 1.0, 2.5)
+
+REQUEST_SECONDS = bentoml.metrics.Histogram(
+    name="recsys_recommend_seconds",
+    documentation="Time to answer a recommendation request, by how it was answered.",
+    labelnames=["outcome"],  # cached, ranked, fallback
+    buckets=_BUCKETS,
+)
+STAGE_SECONDS = bentoml.metrics.Histogram(
+    name="recsys_stage_seconds",
+    documentation="Time spent in each stage of the request path.",
+    labelnames=["stage"],
+    buckets=_BUCKETS,
+)
+CACHE = bentoml.metrics.Counter(
+    name="recsys_cache_requests",
+    documentation="Response cache lookups by result (hit, miss).",
+    labelnames=["result"],
+)
+FALLBACKS = bentoml.metrics.Counter(
+    name="recsys_fallbacks",
+    documentation="Responses that fell back to popular items, by reason.",
+    labelnames=["reason"],
+)
+MODEL_VERSION = bentoml.metrics.Gauge(
+    name="recsys_model_version",
+    documentation="1 for the MLflow model version this worker serves.",
+    labelnames=["version"],
+    multiprocess_mode="livemax",
+)
+MODEL_SWAPS = bentoml.metrics.Counter(
+    name="recsys_model_reloads",
+    documentation="Models or item tables swapped in without a restart, by cause.",
+    labelnames=["cause"],  # champion, materialization
+)
+
+
+@contextmanager
+def stage(name: str, timings: dict[str, float]) -> Iterator[None]:
+    """Time a stage into ``timings`` (milliseconds) and the stage histogram."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        elapsed = time.perf_counter() - start
+        timings[name] = elapsed * 1000
+        STAGE_SECONDS.labels(stage=name).observe(elapsed)
+
+
+def serving_version(version: str, previous: str | None = None) -> None:
+    if previous is not None and previous != version:
+        MODEL_VERSION.labels(version=previous).set(0)
+    MODEL_VERSION.labels(version=version).set(1)

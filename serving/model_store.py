@@ -1,0 +1,119 @@
+"""The engine being served, and its hot reload.
+
+At start the service loads the champion that the Dagster ``bento_model`` asset imported into
+BentoML's model store. A background thread then follows the MLflow ``champion`` alias and
+the Feast materialization of the item views: a new champion loads a new engine, a new
+materialization re-reads the item table; either is swapped in with one reference
+assignment, so a request in flight finishes on the engine it started with.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+
+import bentoml
+import mlflow
+from feast import FeatureStore
+from mlflow import MlflowClient
+
+from serving.breaker import Breaker
+from serving.config import ServingSettings
+from serving.engine import Engine
+from serving.items import ItemTable
+from serving.metrics import MODEL_SWAPS, serving_version
+from training.event_log import EventLog
+from training.feature_store import get_feature_store
+from training.recommender import Recommender
+from training.registry import CHAMPION, RecommenderPyfunc, alias_version, load_recommender
+from training.retrieval import entity_feature_refs
+from training.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def item_views_materialized_at(store: FeatureStore, service: str) -> object:
+    """End of the latest materialization of the item-keyed views of ``service``."""
+    views = {ref.split(":")[0] for ref in entity_feature_refs(store, [service], "item_id")}
+    ends = [end for view in views
+            for _, end in store.get_feature_view(view).materialization_intervals]
+    return max(ends, default=None)
+
+
+class ModelHolder:
+    """Holds the current :class:`Engine`; :meth:`check` reloads what changed."""
+
+    def __init__(self, settings: Settings, serving: ServingSettings, breaker: Breaker):
+        self.settings, self.serving, self.breaker = settings, serving, breaker
+        self.store = get_feature_store(settings)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        recommender, version = self._from_bentoml_store()
+        self.engine = self.build(recommender, version)
+        serving_version(version)
+
+    def _from_bentoml_store(self) -> tuple[Recommender, str]:
+        model = bentoml.models.get(f"{self.settings.model_name}:latest")
+        wrapper = bentoml.mlflow.load_model(model).unwrap_python_model()
+        if not isinstance(wrapper, RecommenderPyfunc):
+            raise TypeError(f"{model.tag} is not a recommender model")
+        version = model.info.labels.get("mlflow_version", str(model.tag.version))
+        logger.info("serving %s (MLflow version %s)", model.tag, version)
+        return wrapper.recommender, version
+
+    def build(self, recommender: Recommender, version: str) -> Engine:
+        """An engine for ``recommender`` with a freshly read item table."""
+        service = str(recommender.manifest.get("feature_service", self.settings.feature_service))
+        items = ItemTable.load(self.store, recommender.catalog, recommender.item_vectors(),
+                               service, item_views_materialized_at(self.store, service))
+        return Engine(recommender=recommender, store=self.store, model_version=version,
+                      event_log=EventLog(self.settings.event_log_dir), items=items,
+                      breaker=self.breaker)
+
+    def swap(self, engine: Engine, cause: str) -> None:
+        previous = self.engine.model_version
+        self.engine = engine
+        serving_version(engine.model_version, previous)
+        MODEL_SWAPS.labels(cause=cause).inc()
+        logger.info("swapped in model %s (%s)", engine.model_version, cause)
+
+    def check(self) -> str | None:
+        """Reload on a new champion or a new item materialization; returns the cause."""
+        with self._lock:
+            mlflow.set_tracking_uri(self.settings.tracking_uri)
+            name = self.settings.model_name
+            champion = alias_version(MlflowClient(), name, CHAMPION)
+            if champion is not None and champion.version != self.engine.model_version:
+                recommender = load_recommender(f"models:/{name}/{champion.version}")
+                self.swap(self.build(recommender, champion.version), "champion")
+                return "champion"
+            self.store.refresh_registry()
+            engine = self.engine
+            service = engine.ranker_service
+            stamp = item_views_materialized_at(self.store, service)
+            if stamp is not None and stamp != engine.items.materialized_at:
+                items = ItemTable.load(self.store, engine.recommender.catalog,
+                                       engine.recommender.item_vectors(), service, stamp)
+                self.swap(dataclasses.replace(engine, items=items), "materialization")
+                return "materialization"
+        return None
+
+    def start(self) -> None:
+        """Poll every ``model_poll_seconds`` in a daemon thread (no-op when 0)."""
+        if self.serving.model_poll_seconds <= 0 or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._poll, name="model-poller", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.serving.model_poll_seconds):
+            try:
+                self.check()
+            except Exception:  # a failed reload keeps the current model serving
+                logger.exception("model reload failed; keeping version %s",
+                                 self.engine.model_version)

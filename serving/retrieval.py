@@ -1,0 +1,87 @@
+"""First stage for one user: each generator's top items, merged, as arrays (no DataFrames).
+
+The values equal those of :meth:`training.candidates.UnionCandidates.candidates` (the
+columns the ranker was trained on: ``<generator>_score``, NaN when the generator did not
+retrieve the item, and ``<generator>_rank``, ``n_per_generator + 1`` when absent), computed
+through each generator's dense scoring contract for a single user.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from serving.items import ItemTable
+from training.candidates import UnionCandidates, _top_n
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """A user's merged candidates: catalog rows and per-generator columns by name."""
+
+    rows: np.ndarray
+    columns: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def subset(self, keep: np.ndarray) -> Candidates:
+        return Candidates(self.rows[keep], {k: v[keep] for k, v in self.columns.items()})
+
+
+class CandidateRetriever:
+    """Retrieves candidates of one user from the fitted generators of a union.
+
+    Parameters
+    ----------
+    union
+        The recommender's fitted candidate generators (all share one training matrix).
+    items
+        The catalog rows the candidates are mapped to; items outside it are dropped.
+    """
+
+    def __init__(self, union: UnionCandidates, items: ItemTable):
+        self.union = union
+        self.n = union.n_per_generator
+        self._maps = []
+        for generator in union.generators:
+            ids = generator.interactions.item_ids
+            self._maps.append(items.positions([str(i) for i in ids]))
+
+    def knows(self, user_id: str) -> bool:
+        return self.union.generators[0].interactions.user_indices([user_id])[0] >= 0
+
+    def retrieve(self, user_id: str) -> Candidates:
+        """Top ``n_per_generator`` unseen items of each generator; empty for unknown users."""
+        per_generator = []
+        for generator, to_row in zip(self.union.generators, self._maps, strict=True):
+            matrix = generator.interactions
+            user = matrix.user_indices([user_id])
+            if user[0] < 0:
+                per_generator.append((np.empty(0, np.int64),) * 3)
+                continue
+            scores = generator._scores(user).astype(np.float32, copy=True)
+            seen = matrix.matrix[user[0]].indices
+            scores[0, seen] = -np.inf
+            cols, values = _top_n(scores, self.n)
+            keep = values[0] > -np.inf
+            rows = to_row[cols[0][keep]]
+            ranks = np.arange(1, len(rows) + 1)
+            in_catalog = rows >= 0
+            per_generator.append(
+                (rows[in_catalog], values[0][keep][in_catalog], ranks[in_catalog])
+            )
+        union = np.unique(np.concatenate([rows for rows, _, _ in per_generator]))
+        columns: dict[str, np.ndarray] = {}
+        for generator, (rows, values, ranks) in zip(
+            self.union.generators, per_generator, strict=True
+        ):
+            at = np.searchsorted(union, rows)
+            score = np.full(len(union), np.nan, dtype=np.float64)
+            rank = np.full(len(union), self.n + 1, dtype=np.float64)
+            score[at] = values
+            rank[at] = ranks
+            columns[f"{generator.name}_score"] = score
+            columns[f"{generator.name}_rank"] = rank
+        return Candidates(union, columns)
