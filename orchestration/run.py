@@ -33,6 +33,14 @@ telemetry:
   enabled: false
 """
 
+#: Added when ``RECSYS_DAGSTER_POSTGRES_URL`` is set: runs, events and schedules in PostgreSQL.
+DAGSTER_POSTGRES_YAML = """\
+storage:
+  postgres:
+    postgres_url:
+      env: RECSYS_DAGSTER_POSTGRES_URL
+"""
+
 
 def dagster_home() -> Path:
     """``DAGSTER_HOME``, defaulting to ``<data_dir>/dagster``, with its dagster.yaml."""
@@ -40,7 +48,8 @@ def dagster_home() -> Path:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        config.write_text(DAGSTER_YAML)
+        postgres = DAGSTER_POSTGRES_YAML if os.environ.get("RECSYS_DAGSTER_POSTGRES_URL") else ""
+        config.write_text(DAGSTER_YAML + postgres)
     return home
 
 
