@@ -28,9 +28,8 @@ def user_features(storage: PlatformStorage, feast: FeastResource) -> dg.Material
     """User tables of the offline store: activity windows, category affinity, history."""
     events = read_validated_events(storage)
     tables = build_user_tables(events, read_catalog(storage))
-    settings = feast.store().config  # resolves the repo path the FileSources read
     for name, frame in tables.items():
-        write_offline_table(name, frame, repo_dir=settings.repo_path)
+        write_offline_table(name, frame, repo_dir=feast.repo_dir)
     return dg.MaterializeResult(metadata={
         f"{name}_rows": len(frame) for name, frame in tables.items()
     } | {"users": int(events["user_id"].nunique())})
@@ -40,7 +39,7 @@ def user_features(storage: PlatformStorage, feast: FeastResource) -> dg.Material
 def item_features(storage: PlatformStorage, feast: FeastResource) -> dg.MaterializeResult:
     """Item table of the offline store: popularity windows, trend, price, stock, categories."""
     table = build_item_table(read_validated_events(storage), read_catalog(storage))
-    write_offline_table("item_stats", table, repo_dir=feast.store().config.repo_path)
+    write_offline_table("item_stats", table, repo_dir=feast.repo_dir)
     return dg.MaterializeResult(metadata={
         "rows": len(table), "items": int(table["item_id"].nunique())
     })

@@ -25,35 +25,38 @@ from training.train import (
     train_ranker,
 )
 
+_DEFAULTS = TrainingConfig()
+_CANDIDATES, _RANKER = _DEFAULTS.candidates, _DEFAULTS.ranker
+
 
 class TrainingWindowConfig(dg.Config):
     """Shares of the event time span held out for the ranker's labels and for evaluation."""
 
-    holdout_fraction: float = 0.15
-    label_fraction: float = 0.15
-    feature_service: str = "ranker_v1"
-    seed: int = 42
+    holdout_fraction: float = _DEFAULTS.holdout_fraction
+    label_fraction: float = _DEFAULTS.label_fraction
+    feature_service: str = _DEFAULTS.feature_service
+    seed: int = _DEFAULTS.seed
 
 
 class CandidateConfig(dg.Config):
-    """First-stage hyperparameters (see :class:`training.recommender.CandidateParams`)."""
+    """First-stage hyperparameters; defaults are :class:`training.recommender.CandidateParams`'s."""
 
-    n_per_generator: int = 100
-    als_factors: int = 32
-    als_regularization: float = 5.0
-    als_alpha: float = 3.0
-    als_iterations: int = 20
-    ease_l2: float = 500.0
+    n_per_generator: int = _CANDIDATES.n_per_generator
+    als_factors: int = _CANDIDATES.als_factors
+    als_regularization: float = _CANDIDATES.als_regularization
+    als_alpha: float = _CANDIDATES.als_alpha
+    als_iterations: int = _CANDIDATES.als_iterations
+    ease_l2: float = _CANDIDATES.ease_l2
 
 
 class RankerConfig(dg.Config):
-    """LambdaRank hyperparameters (see :class:`training.ranker.RankerParams`)."""
+    """LambdaRank hyperparameters; defaults are :class:`training.ranker.RankerParams`'s."""
 
-    num_leaves: int = 31
-    learning_rate: float = 0.05
-    n_estimators: int = 300
-    min_child_samples: int = 20
-    max_ranker_users: int = 3000
+    num_leaves: int = _RANKER.num_leaves
+    learning_rate: float = _RANKER.learning_rate
+    n_estimators: int = _RANKER.n_estimators
+    min_child_samples: int = _RANKER.min_child_samples
+    max_ranker_users: int = _DEFAULTS.max_ranker_users
 
 
 @dataclass(frozen=True)
