@@ -1,0 +1,43 @@
+"""The Great Expectations suite over validated events."""
+
+import pandas as pd
+
+from training.data_quality import validate_events_frame
+
+
+def frame(**overrides: list) -> pd.DataFrame:
+    data = {
+        "event_id": ["a", "b"],
+        "user_id": ["u1", "u2"],
+        "item_id": ["i1", "i2"],
+        "event_type": ["view", "rate"],
+        "value": [float("nan"), 4.0],
+        "timestamp": pd.to_datetime(["2026-01-01T00:00Z", "2026-01-02T00:00Z"], utc=True),
+        "context": ["{}", "{}"],
+    }
+    data.update(overrides)
+    return pd.DataFrame(data)
+
+
+def test_clean_events_pass() -> None:
+    outcome = validate_events_frame(frame())
+    assert outcome.success and outcome.failed == []
+
+
+def test_each_broken_expectation_is_reported() -> None:
+    future = pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=2)
+    bad = frame(
+        event_id=["a", "a"],
+        event_type=["view", "like"],
+        value=[-1.0, 4.0],
+        timestamp=pd.Series([pd.Timestamp("2026-01-01", tz="UTC"), future]),
+    )
+    outcome = validate_events_frame(bad)
+    assert not outcome.success
+    failed = {(r["expectation"], r["column"]) for r in outcome.results if not r["success"]}
+    assert failed == {
+        ("expect_column_values_to_be_unique", "event_id"),
+        ("expect_column_values_to_be_in_set", "event_type"),
+        ("expect_column_values_to_be_between", "value"),
+        ("expect_column_values_to_be_between", "timestamp_lag_s"),
+    }
