@@ -7,7 +7,7 @@ VENV := .venv
 PORT ?= 3000
 export DAGSTER_HOME ?= $(CURDIR)/.data/dagster
 
-.PHONY: setup demo pipeline serve stop test test-fast lint ui mlflow-ui clean
+.PHONY: setup demo pipeline serve stop test test-fast lint ui mlflow-ui clean bench-serving
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -45,6 +45,9 @@ ui: setup ## Dagster UI on :3001
 
 mlflow-ui: setup ## MLflow UI on :5000
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/.data/mlflow/mlflow.db -p 5000
+
+bench-serving: setup ## Load benchmark of the service vs an empty BentoML endpoint (needs wrk)
+	$(VENV)/bin/python -m benchmarks.serving
 
 clean: stop
 	rm -rf .data feature_repo/data

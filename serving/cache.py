@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from serving.breaker import Breaker
 
@@ -24,11 +26,12 @@ _ERRORS = (redis.RedisError, OSError)
 class ResponseCache:
     """Get and put serialized responses; ``ttl = 0`` disables caching."""
 
-    def __init__(self, url: str, ttl: int, breaker: Breaker, timeout: float = 0.05):
+    def __init__(self, url: str, ttl: int, breaker: Breaker, timeout: float = 0.5):
         self.ttl = ttl
         self.breaker = breaker
         self.client = redis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout, retry_on_timeout=False
+            url, socket_timeout=timeout, socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
         )
 
     def get(self, user_id: str, variant: str) -> tuple[bytes | None, bytes]:
@@ -72,6 +75,13 @@ class ResponseCache:
             self._failed(exc)
             return False
         return True
+
+    def ping(self) -> bool:
+        """True when Redis answers (fails fast, for readiness)."""
+        try:
+            return bool(self.client.ping())
+        except _ERRORS:
+            return False
 
     def _failed(self, exc: Exception) -> None:
         logger.warning("response cache unavailable: %s", exc)

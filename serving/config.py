@@ -37,6 +37,9 @@ class ServingSettings(BaseSettings):
         default=1.0, ge=0.0,
         description="After a Redis failure, requests skip Redis (and fall back) for this long.",
     )
+    redis_timeout_seconds: float = Field(
+        default=0.5, gt=0, description="Socket timeout of every Redis call of the service."
+    )
     dagster_host: str = Field(default="127.0.0.1", description="Dagster webserver host.")
     dagster_port: int = Field(default=3001, description="Dagster webserver port.")
     dagster_location: str = Field(default="recsys", description="Dagster code location name.")

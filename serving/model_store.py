@@ -23,6 +23,7 @@ from serving.config import ServingSettings
 from serving.engine import Engine
 from serving.items import ItemTable
 from serving.metrics import MODEL_SWAPS, serving_version
+from serving.online_store import fail_fast
 from training.event_log import EventLog
 from training.feature_store import get_feature_store
 from training.recommender import Recommender
@@ -47,6 +48,7 @@ class ModelHolder:
     def __init__(self, settings: Settings, serving: ServingSettings, breaker: Breaker):
         self.settings, self.serving, self.breaker = settings, serving, breaker
         self.store = get_feature_store(settings)
+        fail_fast(self.store, serving.redis_timeout_seconds)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()

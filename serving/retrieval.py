@@ -61,8 +61,14 @@ class CandidateRetriever:
             if user[0] < 0:
                 per_generator.append((np.empty(0, np.int64),) * 3)
                 continue
-            scores = generator._scores(user).astype(np.float32, copy=True)
-            seen = matrix.matrix[user[0]].indices
+            csr = matrix.matrix
+            seen = csr.indices[csr.indptr[user[0]]:csr.indptr[user[0] + 1]]
+            weights = getattr(generator, "weights", None)
+            if isinstance(weights, np.ndarray):  # dense item-to-item: x_u @ W over seen rows
+                values = csr.data[csr.indptr[user[0]]:csr.indptr[user[0] + 1]]
+                scores = (values.astype(np.float32) @ weights[seen]).reshape(1, -1)
+            else:
+                scores = generator._scores(user).astype(np.float32, copy=True)
             scores[0, seen] = -np.inf
             cols, values = _top_n(scores, self.n)
             keep = values[0] > -np.inf

@@ -33,7 +33,7 @@ from serving.schemas import (
     RecsType,
     TrainResponse,
 )
-from training.redis_server import ping, resolve_redis
+from training.redis_server import resolve_redis
 from training.schema import ContextValue, Event
 from training.settings import get_settings
 
@@ -71,7 +71,8 @@ class RecommendationService:
         self.redis_url = resolve_redis(self.settings).url
         breaker = Breaker(self.serving.redis_retry_seconds)
         self.models = ModelHolder(self.settings, self.serving, breaker)
-        self.cache = ResponseCache(self.redis_url, self.serving.cache_ttl_seconds, breaker)
+        self.cache = ResponseCache(self.redis_url, self.serving.cache_ttl_seconds, breaker,
+                                   timeout=self.serving.redis_timeout_seconds)
         self.models.start()
 
     def answer(self, query: request_path.Query) -> bytes:
@@ -187,7 +188,7 @@ class RecommendationService:
 
     @app.get("/health/ready")
     def ready(self) -> JSONResponse:
-        checks = {"model": self.models.engine is not None, "redis": ping(self.redis_url)}
+        checks = {"model": self.models.engine is not None, "redis": self.cache.ping()}
         status = 200 if all(checks.values()) else 503
         return JSONResponse({"ready": status == 200, "checks": checks}, status_code=status)
 

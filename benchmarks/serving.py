@@ -1,0 +1,179 @@
+"""Load benchmark of the recommendation service against an empty BentoML endpoint.
+
+Protocol: start ``bentoml serve`` on the trained champion (``.data``; when no champion exists
+the script first runs ``python -m orchestration.run``) and, in the same run, the empty
+service of ``benchmarks/serving_empty.py`` with the same worker count. For each: one wrk
+connection for ``--unloaded`` seconds (unloaded latency), then ``--connections`` connections
+for ``--duration`` seconds (throughput and tail latency). Every request asks for a different
+user in turn (all users of the validated events), so the response cache only answers users
+seen earlier in the run. Then freshness: post a view event of a user's first recommended
+item and time until a recommendation no longer contains it (median of ``--trials``).
+
+Prints progress on stderr and one JSON object last on stdout: ``rps``, ``rps_empty``,
+``ratio``, ``p50_ms``, ``p99_ms`` (under load), ``p50_empty_ms`` / ``p50_unloaded_ms`` (one
+connection), ``freshness_ms``, ``errors``, and the cache hit ratio of the loaded run.
+
+Needs ``wrk`` (Debian/Ubuntu: ``sudo apt-get install wrk``; macOS: ``brew install wrk``).
+Usage: ``python -m benchmarks.serving [--workers 2] [--connections 32] [--duration 15]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pandas as pd
+
+from benchmarks.serving_wrk import run_wrk
+from training.settings import PROJECT_ROOT, get_settings
+
+BENTOML = str(Path(sys.executable).with_name("bentoml"))
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def ensure_champion() -> None:
+    """Run the platform pipeline when the BentoML store holds no champion yet."""
+    store = get_settings().bentoml_home / "models" / get_settings().model_name
+    if store.exists() and any(store.iterdir()):
+        return
+    log("no trained champion in .data: running `python -m orchestration.run` first")
+    subprocess.run([sys.executable, "-m", "orchestration.run"], check=True, cwd=PROJECT_ROOT)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def serve(target: str, workers: int, env: dict[str, str]):  # noqa: ANN201
+    """``bentoml serve target`` on a free port; yields the base URL once ready."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [BENTOML, "serve", target, "--port", str(port)], cwd=PROJECT_ROOT,
+        env={**os.environ, **env, "RECSYS_SERVING_WORKERS": str(workers)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{target} did not become ready")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def users() -> list[str]:
+    valid = pd.read_parquet(get_settings().warehouse_dir / "validated_events", columns=["user_id"])
+    return sorted(valid["user_id"].astype(str).unique())
+
+
+def cache_counts(url: str) -> dict[str, float]:
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    pattern = r'^recsys_cache_requests_total\{result="(\w+)"\} ([0-9.e+]+)$'
+    counts: dict[str, float] = {}
+    for result, value in re.findall(pattern, text, flags=re.M):
+        counts[result] = counts.get(result, 0.0) + float(value)
+    return counts
+
+
+def freshness(url: str, user_ids: list[str], trials: int) -> list[float]:
+    """Milliseconds from posting a view of the top item until it leaves the list."""
+    out = []
+    with httpx.Client(base_url=url, timeout=10) as client:
+        for user in user_ids[:trials]:
+            top = client.get(f"/api/v1/recs/{user}").json()["items"][0]["item_id"]
+            now = pd.Timestamp.now(tz="UTC")
+            event = {"event_id": f"bench-{now.value}", "user_id": user, "item_id": top,
+                     "event_type": "view", "timestamp": now.isoformat()}
+            start = time.perf_counter()
+            client.post("/events", json=event).raise_for_status()
+            while top in [i["item_id"] for i in client.get(f"/api/v1/recs/{user}").json()["items"]]:
+                if time.perf_counter() - start > 10:
+                    break
+            out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--duration", type=int, default=15, help="seconds under load")
+    parser.add_argument("--unloaded", type=int, default=5, help="seconds on one connection")
+    parser.add_argument("--trials", type=int, default=5, help="freshness trials")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        log("wrk is missing: install it (Debian/Ubuntu: `sudo apt-get install wrk`, "
+            "macOS: `brew install wrk`) and rerun")
+        return 2
+    ensure_champion()
+    user_ids = users()
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = Path(tmp) / "paths.txt"
+        paths.write_text("".join(f"/api/v1/recs/{u}?limit=10\n" for u in user_ids))
+        prom = Path(tmp) / "prometheus"
+        prom.mkdir()
+        env = {"PROMETHEUS_MULTIPROC_DIR": str(prom)}
+        log(f"empty endpoint, {args.workers} worker(s)")
+        with serve("benchmarks.serving_empty:EmptyService", args.workers, env) as url:
+            run_wrk(url, paths, 1, 1, 2)  # warm-up
+            empty_unloaded = run_wrk(url, paths, 1, 1, args.unloaded)
+            empty = run_wrk(url, paths, args.connections, args.threads, args.duration)
+        log(f"recommendation service, {args.workers} worker(s)")
+        with serve("serving.service:RecommendationService", args.workers, env) as url:
+            unloaded = run_wrk(url, paths, 1, 1, args.unloaded)
+            before = cache_counts(url)
+            loaded = run_wrk(url, paths, args.connections, args.threads, args.duration)
+            after = cache_counts(url)
+            fresh = freshness(url, user_ids[::97], args.trials)
+    hits = after.get("hit", 0) - before.get("hit", 0)
+    misses = after.get("miss", 0) - before.get("miss", 0)
+    result = {
+        "rps": round(loaded["rps"], 1),
+        "rps_empty": round(empty["rps"], 1),
+        "ratio": round(loaded["rps"] / empty["rps"], 3),
+        "p50_ms": round(unloaded["p50_ms"], 3),
+        "p99_ms": round(loaded["p99_ms"], 3),
+        "p50_empty_ms": round(empty_unloaded["p50_ms"], 3),
+        "p50_loaded_ms": round(loaded["p50_ms"], 3),
+        "p99_empty_ms": round(empty["p99_ms"], 3),
+        "freshness_ms": round(sorted(fresh)[len(fresh) // 2], 2),
+        "freshness_max_ms": round(max(fresh), 2),
+        "errors": loaded["errors"] + unloaded["errors"],
+        "cache_hit_ratio": round(hits / max(hits + misses, 1), 3),
+        "workers": args.workers, "connections": args.connections, "duration_s": args.duration,
+        "users": len(user_ids),
+    }
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

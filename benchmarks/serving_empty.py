@@ -1,0 +1,29 @@
+"""The baseline of ``benchmarks/serving.py``: an empty BentoML service with the same shape.
+
+The same mounted FastAPI route as the recommendation service (``GET /api/v1/recs/{user_id}``)
+answering a constant body, with the same worker count, so the difference measures the
+request path and not the framework. ``bentoml serve benchmarks.serving_empty:EmptyService``.
+"""
+
+import os
+
+import bentoml
+from fastapi import FastAPI
+from fastapi.responses import Response
+
+app = FastAPI()
+_BODY = b'{"items":[]}'
+
+
+@bentoml.service(name="empty", workers=int(os.environ.get("RECSYS_SERVING_WORKERS", "1")))
+@bentoml.asgi_app(app, path="/")
+class EmptyService:
+    """Answers every request at once."""
+
+    @app.get("/api/v1/recs/{user_id}")
+    def recs(self, user_id: str, limit: int = 10) -> Response:
+        return Response(_BODY, media_type="application/json")
+
+    @app.get("/health/ready")
+    def ready(self) -> dict[str, bool]:
+        return {"ready": True}
