@@ -87,9 +87,10 @@ class ModelHolder:
             mlflow.set_tracking_uri(self.settings.tracking_uri)
             name = self.settings.model_name
             champion = alias_version(MlflowClient(), name, CHAMPION)
-            if champion is not None and champion.version != self.engine.model_version:
-                recommender = load_recommender(f"models:/{name}/{champion.version}")
-                self.swap(self.build(recommender, champion.version), "champion")
+            version = None if champion is None else str(champion.version)
+            if version is not None and version != self.engine.model_version:
+                recommender = load_recommender(f"models:/{name}/{version}")
+                self.swap(self.build(recommender, version), "champion")
                 return "champion"
             self.store.refresh_registry()
             engine = self.engine

@@ -21,7 +21,16 @@ def _client(tracking_uri: str) -> MlflowClient:
     return MlflowClient(tracking_uri)
 
 
-def _info(client: MlflowClient, version: ModelVersion, serving: str) -> ModelVersionInfo:
+def _aliases(client: MlflowClient, name: str) -> dict[str, list[str]]:
+    """Aliases by version (``search_model_versions`` leaves them out of its results)."""
+    by_version: dict[str, list[str]] = {}
+    for alias, version in client.get_registered_model(name).aliases.items():
+        by_version.setdefault(str(version), []).append(alias)
+    return by_version
+
+
+def _info(client: MlflowClient, version: ModelVersion, serving: str,
+          aliases: dict[str, list[str]]) -> ModelVersionInfo:
     metrics: dict[str, float] = {}
     if version.run_id:
         try:
@@ -30,7 +39,7 @@ def _info(client: MlflowClient, version: ModelVersion, serving: str) -> ModelVer
             metrics = {}
     created = datetime.fromtimestamp(version.creation_timestamp / 1000, tz=UTC)
     return ModelVersionInfo(
-        version=str(version.version), aliases=sorted(version.aliases or []),
+        version=str(version.version), aliases=sorted(aliases.get(str(version.version), [])),
         status=str(version.status), run_id=version.run_id, created_at=created.isoformat(),
         tags=dict(version.tags or {}), metrics=metrics, serving=str(version.version) == serving,
     )
@@ -41,7 +50,8 @@ def list_versions(tracking_uri: str, name: str, serving: str) -> list[ModelVersi
     client = _client(tracking_uri)
     versions = client.search_model_versions(f"name = '{name}'")
     versions = sorted(versions, key=lambda v: int(v.version), reverse=True)
-    return [_info(client, v, serving) for v in versions]
+    aliases = _aliases(client, name) if versions else {}
+    return [_info(client, v, serving, aliases) for v in versions]
 
 
 def get_version(tracking_uri: str, name: str, version: str, serving: str) -> ModelVersionInfo:
@@ -52,4 +62,4 @@ def get_version(tracking_uri: str, name: str, version: str, serving: str) -> Mod
                  else client.get_model_version_by_alias(name, version))
     except MlflowException as exc:
         raise UnknownModelVersionError(f"{name} has no version or alias {version!r}") from exc
-    return _info(client, found, serving)
+    return _info(client, found, serving, _aliases(client, name))

@@ -1,10 +1,13 @@
 """The BentoML service on the trained champion, in process and under ``bentoml serve``."""
 
+import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import httpx
 import pandas as pd
@@ -14,6 +17,9 @@ from starlette.testclient import TestClient
 from tests.conftest import free_port
 from tests.integration.conftest import Platform
 from training.event_log import EventLog
+from training.feature_store import get_feature_store
+from training.redis_server import resolve_redis, stop_embedded
+from training.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -110,13 +116,16 @@ def test_health_and_readiness(client: TestClient) -> None:
     assert ready.status_code == 200 and ready.json()["checks"] == {"model": True, "redis": True}
 
 
-def test_bentoml_serve_answers_over_http(platform: Platform) -> None:
+def test_bentoml_serve_answers_over_http(platform: Platform, tmp_path) -> None:  # noqa: ANN001
     """The real server process: ``bentoml serve`` on the champion, queried over HTTP."""
     port = free_port()
     bentoml = os.path.join(os.path.dirname(sys.executable), "bentoml")
+    # Its own metrics folder: `bentoml serve` empties it at start, which would hide the
+    # metrics of the in-process service of the other tests.
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
     proc = subprocess.Popen(
         [bentoml, "serve", "serving.service:RecommendationService", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ.copy(),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
     )
     try:
         deadline = time.monotonic() + 120
@@ -135,3 +144,232 @@ def test_bentoml_serve_answers_over_http(platform: Platform) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+# --- Caching, filters, control endpoints, degradation and hot reload -----------------------
+
+
+def test_second_request_is_cached_until_the_users_next_event(
+    client: TestClient, platform: Platform
+) -> None:
+    user = active_user(platform, rank=3)
+    first = client.get(f"/api/v1/recs/{user}", params={"limit": 6}).json()
+    second = client.get(f"/api/v1/recs/{user}", params={"limit": 6}).json()
+    assert second["cached"] is True and second["items"] == first["items"]
+    assert second["latency_ms"] >= 0
+    now = pd.Timestamp.now(tz="UTC")
+    event = {"event_id": f"cache-{now.value}", "user_id": user, "item_id": "i1",
+             "event_type": "click", "timestamp": now.isoformat()}
+    assert client.post("/events", json=event).status_code == 202  # a single event, no batch
+    assert client.get(f"/api/v1/recs/{user}", params={"limit": 6}).json()["cached"] is False
+
+
+def test_filters_keep_only_matching_items(client: TestClient, platform: Platform) -> None:
+    user = active_user(platform, rank=4)
+    catalog = pd.read_parquet(platform.settings.warehouse_dir / "catalog")
+    category = str(catalog["categories"].explode().value_counts().index[0])
+    body = client.get(f"/api/v1/recs/{user}",
+                      params={"limit": 5, "category": category, "max_price": 30}).json()
+    assert body["items"]
+    assert all(category in item["categories"] and item["price"] <= 30 for item in body["items"])
+    api = client.post("/recommend", json={
+        "user_id": user, "num_items": 5, "context": {"device": "mobile"},
+        "filters": {"categories": [category], "max_price": 30},
+        "diversity": 0.3, "max_per_category": 5,
+    })
+    assert api.status_code == 200, api.text
+    assert all(category in item["categories"] for item in api.json()["items"])
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [({"user_id": "u1", "num_items": 0}, "num_items"),
+     ({"user_id": "u1", "filters": {"max_price": -1}}, "max_price"),
+     ({"user_id": "u1", "diversity": 2}, "diversity")],
+)
+def test_malformed_recommend_options_get_422_naming_the_field(
+    client: TestClient, payload: dict, field: str
+) -> None:
+    response = client.post("/recommend", json=payload)
+    assert response.status_code == 422
+    assert field in response.text
+
+
+def test_popular_type_and_experiment_id(client: TestClient, platform: Platform) -> None:
+    user = active_user(platform)
+    body = client.get(f"/api/v1/recs/{user}",
+                      params={"type": "popular", "experiment_id": "exp-7", "limit": 3}).json()
+    assert body["experiment_id"] == "exp-7" and len(body["items"]) == 3
+    assert not {i["item_id"] for i in body["items"]} & history(platform, user)
+    assert client.get(f"/api/v1/recs/{user}", params={"type": "other"}).status_code == 422
+
+
+def test_models_endpoints_report_the_registry(client: TestClient) -> None:
+    listing = client.get("/api/v1/recs/models").json()
+    champion = [v for v in listing["versions"] if "champion" in v["aliases"]]
+    assert champion and champion[0]["serving"] is True and champion[0]["metrics"]
+    one = client.get("/api/v1/recs/models/champion").json()
+    assert one["version"] == listing["serving_version"] == champion[0]["version"]
+    assert client.get(f"/api/v1/recs/models/{one['version']}").json()["aliases"]
+    assert client.get("/api/v1/recs/models/999").status_code == 404
+
+
+def test_train_without_dagster_webserver_is_503(client: TestClient,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import serving.service as service_module
+
+    launch = service_module.launch_retrain
+    nowhere = free_port()  # never the developer's running Dagster UI
+    monkeypatch.setattr(
+        service_module, "launch_retrain",
+        lambda settings: launch(settings.model_copy(update={"dagster_port": nowhere})),
+    )
+    response = client.post("/api/v1/recs/train")
+    assert response.status_code == 503
+    assert "Dagster webserver" in response.json()["detail"]
+
+
+def serve(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    """``bentoml serve`` of the service with ``env`` added; returns the process and URL."""
+    port = free_port()
+    bentoml = os.path.join(os.path.dirname(sys.executable), "bentoml")
+    proc = subprocess.Popen(
+        [bentoml, "serve", "serving.service:RecommendationService", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **env},
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("bentoml serve did not become ready")
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def own_redis(platform: Platform, tmp_path_factory: pytest.TempPathFactory
+              ) -> Iterator[tuple[Settings, str]]:
+    """``bentoml serve`` whose online store and cache are a dedicated Valkey we can stop."""
+    valkey = Settings(data_dir=tmp_path_factory.mktemp("own-valkey"),
+                      embedded_redis_port=free_port(), redis_url=None)  # not the session's
+    url = resolve_redis(valkey).url
+    assert resolve_redis(valkey).embedded
+    store = get_feature_store(Settings(redis_url=url))
+    store.materialize(start_date=datetime(1970, 1, 2, tzinfo=UTC), end_date=datetime.now(UTC),
+                      feature_views=[v.name for v in store.list_feature_views() if v.online])
+    proc, base = serve({
+        "REDIS_URL": url, "RECSYS_SERVING_REDIS_RETRY_SECONDS": "0.2",
+        "RECSYS_SERVING_MODEL_POLL_SECONDS": "0",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path_factory.mktemp("own-prometheus")),
+    })
+    try:
+        yield valkey, base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        stop_embedded(valkey)
+
+
+def test_metrics_report_latency_stages_cache_and_model(
+    own_redis: tuple[Settings, str], platform: Platform
+) -> None:
+    _, base = own_redis
+    with httpx.Client(base_url=base, timeout=10) as http:
+        for _ in range(2):
+            http.get(f"/api/v1/recs/{active_user(platform, rank=5)}").raise_for_status()
+        http.get("/api/v1/recs/never-seen-user-metrics").raise_for_status()
+        text = http.get("/metrics").text
+    for name in ('recsys_recommend_seconds_bucket{', 'recsys_stage_seconds_bucket{',
+                 'recsys_cache_requests_total{result="hit"}', "recsys_fallbacks_total{",
+                 "recsys_model_version{"):
+        assert name in text, name
+
+
+def test_redis_stopped_mid_test_gives_fallbacks_then_recovers(
+    own_redis: tuple[Settings, str], platform: Platform
+) -> None:
+    valkey, base = own_redis
+    client = httpx.Client(base_url=base, timeout=10)
+    user = active_user(platform, rank=6)
+    assert client.get(f"/api/v1/recs/{user}").json()["fallback"] is False
+    stop_embedded(valkey)
+    started = time.perf_counter()
+    for limit in (3, 4, 5):
+        response = client.get(f"/api/v1/recs/{user}", params={"limit": limit})
+        assert response.status_code == 200
+        body = response.json()
+        assert body["fallback"] is True and len(body["items"]) == limit
+        assert body["fallback_reason"] == "online store unavailable"
+    api = client.post("/recommend", json={"user_id": user, "num_items": 2})
+    assert api.status_code == 200 and api.json()["fallback"] is True
+    now = pd.Timestamp.now(tz="UTC")
+    event = {"event_id": f"down-{now.value}", "user_id": user, "item_id": "i2",
+             "event_type": "view", "timestamp": now.isoformat()}
+    posted = client.post("/events", json=event)
+    assert posted.status_code == 202 and posted.json()["pushed_users"] == 0
+    assert client.get("/health/ready").status_code == 503
+    assert time.perf_counter() - started < 5, "fallbacks must not wait on Redis"
+
+    resolve_redis(valkey)  # restart; the snapshot brings the features back
+    deadline = time.monotonic() + 10
+    while client.get(f"/api/v1/recs/{user}").json()["fallback"]:
+        assert time.monotonic() < deadline, "no recovery after Redis came back"
+        time.sleep(0.1)
+    assert client.get("/health/ready").status_code == 200
+    client.close()
+
+
+def test_champion_swap_under_concurrent_requests_fails_none(platform: Platform) -> None:
+    import mlflow
+    from mlflow import MlflowClient
+
+    from serving.service import RecommendationService
+    from training.registry import CHAMPION, alias_version, log_recommender, promote
+
+    service = RecommendationService()
+    name = platform.settings.model_name
+    mlflow.set_tracking_uri(platform.settings.tracking_uri)
+    registry = MlflowClient()
+    former = alias_version(registry, name, CHAMPION)
+    assert former is not None and service.models.engine.model_version == str(former.version)
+    with mlflow.start_run() as run:
+        pass
+    new = log_recommender(service.models.engine.recommender, name, run.info.run_id)
+    users = [active_user(platform, rank=r) for r in range(8)] + ["never-seen-user"]
+    errors: list[BaseException] = []
+    versions: set[str] = set()
+    stop = threading.Event()
+
+    def hammer(offset: int) -> None:
+        i = offset
+        while not stop.is_set():
+            try:
+                body = json.loads(service.answer(service.query(users[i % len(users)], 5)))
+                assert len(body["items"]) == 5
+                versions.add(body["model_version"])
+            except BaseException as exc:  # noqa: BLE001 - every failure is the finding
+                errors.append(exc)
+            i += 1
+
+    threads = [threading.Thread(target=hammer, args=(k,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(0.3)
+        promote(registry, name, new.version)
+        assert service.models.check() == "champion"
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+        promote(registry, name, former.version)
+        service.models.stop()
+    assert not errors, errors[:3]
+    assert service.models.engine.model_version == str(new.version)
+    assert {str(former.version), str(new.version)} <= versions

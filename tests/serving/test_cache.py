@@ -1,0 +1,45 @@
+"""The per-user response cache against a real Redis, and its behaviour without one."""
+
+import uuid
+
+from serving.breaker import Breaker
+from serving.cache import ResponseCache
+from tests.conftest import free_port
+
+
+def test_hit_after_put_and_miss_after_the_users_event(redis_url: str) -> None:
+    cache = ResponseCache(redis_url, ttl=30, breaker=Breaker())
+    user = f"cache-{uuid.uuid4().hex}"
+    body, gen = cache.get(user, "v1")
+    assert body is None
+    cache.put(user, "v1", gen, b'{"items":[]}')
+    assert cache.get(user, "v1")[0] == b'{"items":[]}'
+    assert cache.get(user, "v2")[0] is None
+    assert cache.invalidate([user])
+    assert cache.get(user, "v1")[0] is None
+
+
+def test_a_response_computed_across_an_event_is_not_served(redis_url: str) -> None:
+    cache = ResponseCache(redis_url, ttl=30, breaker=Breaker())
+    user = f"cache-{uuid.uuid4().hex}"
+    _, gen = cache.get(user, "v1")  # a request starts...
+    cache.invalidate([user])  # ...an event arrives while it computes...
+    cache.put(user, "v1", gen, b"stale")  # ...and it stores what it computed
+    assert cache.get(user, "v1")[0] is None
+
+
+def test_unreachable_redis_is_a_fast_miss_and_opens_the_breaker() -> None:
+    breaker = Breaker(retry_seconds=60)
+    cache = ResponseCache(f"redis://127.0.0.1:{free_port()}/0", ttl=30, breaker=breaker)
+    assert cache.get("u1", "v1") == (None, b"")
+    assert breaker.is_open and not breaker.allow()
+    cache.put("u1", "v1", b"0", b"x")  # skipped, no error
+    assert not cache.ping()
+
+
+def test_breaker_lets_one_probe_through_after_the_interval() -> None:
+    breaker = Breaker(retry_seconds=0.0)
+    breaker.failed()
+    assert breaker.allow()
+    breaker.succeeded()
+    assert not breaker.is_open
