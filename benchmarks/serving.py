@@ -123,7 +123,7 @@ def freshness(url: str, user_ids: list[str], trials: int) -> list[float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--duration", type=int, default=15, help="seconds under load")
     parser.add_argument("--unloaded", type=int, default=5, help="seconds on one connection")

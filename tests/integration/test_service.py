@@ -7,17 +7,16 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import httpx
 import pandas as pd
 import pytest
+import redis
 from starlette.testclient import TestClient
 
 from tests.conftest import free_port
 from tests.integration.conftest import Platform
 from training.event_log import EventLog
-from training.feature_store import get_feature_store
 from training.redis_server import resolve_redis, stop_embedded
 from training.settings import Settings
 
@@ -259,9 +258,11 @@ def own_redis(platform: Platform, tmp_path_factory: pytest.TempPathFactory
                       embedded_redis_port=free_port(), redis_url=None)  # not the session's
     url = resolve_redis(valkey).url
     assert resolve_redis(valkey).embedded
-    store = get_feature_store(Settings(redis_url=url))
-    store.materialize(start_date=datetime(1970, 1, 2, tzinfo=UTC), end_date=datetime.now(UTC),
-                      feature_views=[v.name for v in store.list_feature_views() if v.online])
+    # The platform's online features, copied (Feast keeps one hash per entity key).
+    source, target = redis.Redis.from_url(os.environ["REDIS_URL"]), redis.Redis.from_url(url)
+    for key in source.scan_iter(count=1000):
+        if source.type(key) == b"hash" and not key.startswith(b"recsys:recs:"):
+            target.hset(key, mapping=source.hgetall(key))
     proc, base = serve({
         "REDIS_URL": url, "RECSYS_SERVING_REDIS_RETRY_SECONDS": "0.2",
         "RECSYS_SERVING_MODEL_POLL_SECONDS": "0",
