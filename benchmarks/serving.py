@@ -91,6 +91,18 @@ def serve(target: str, workers: int, env: dict[str, str]):  # noqa: ANN201
         proc.wait(timeout=30)
 
 
+def clear_response_cache() -> int:
+    """Start cold: drop the cached responses a previous run left (they live for the TTL)."""
+    import redis
+
+    from serving.cache import PREFIX
+    from training.redis_server import resolve_redis
+
+    client = redis.Redis.from_url(resolve_redis(get_settings()).url)
+    keys = list(client.scan_iter(match=PREFIX + "*", count=1000))
+    return client.delete(*keys) if keys else 0
+
+
 def users() -> list[str]:
     valid = pd.read_parquet(get_settings().warehouse_dir / "validated_events", columns=["user_id"])
     return sorted(valid["user_id"].astype(str).unique())
@@ -137,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             "macOS: `brew install wrk`) and rerun")
         return 2
     ensure_champion()
+    log(f"dropped {clear_response_cache()} cached users from an earlier run")
     user_ids = users()
     with tempfile.TemporaryDirectory() as tmp:
         paths = Path(tmp) / "paths.txt"
