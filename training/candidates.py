@@ -43,6 +43,7 @@ __all__ = [
     "PopularityCandidates",
     "Recommendations",
     "UnionCandidates",
+    "recency_weighted",
 ]
 
 Recommendations = dict[str, tuple[list[str], np.ndarray]]
@@ -481,12 +482,51 @@ class ALSCandidates(CandidateGenerator):
         self._model = model
 
 
-class _ItemToItemCandidates(CandidateGenerator):
-    """Scores ``x_u @ W``: a user's training row times an item x item weight matrix ``W``."""
+def recency_weighted(
+    frame: pd.DataFrame, matrix: InteractionMatrix, half_life_events: float
+) -> sp.csr_matrix:
+    """The training matrix with each user's items decayed by how many came after them.
 
-    def __init__(self, name: str):
+    The user's distinct items are ordered by their latest timestamp (ties by item id); the
+    ``a``-th most recent (``a = 0`` for the latest) keeps ``0.5 ** (a / half_life_events)``
+    of its weight. Ages count items, not days: the next item a user picks follows their last
+    few picks whether those took a minute or a month.
+    """
+    if "timestamp" not in frame.columns:
+        raise ValueError("half_life_events needs a timestamp column")
+    last = frame.groupby(["user_id", "item_id"], sort=False, observed=True)["timestamp"].max()
+    pairs = last.reset_index().sort_values(
+        ["user_id", "timestamp", "item_id"], ascending=[True, False, True], kind="stable"
+    )
+    age = pairs.groupby("user_id", sort=False).cumcount().to_numpy(np.float64)
+    rows = matrix.user_indices(pairs["user_id"].astype(str).tolist())
+    cols = matrix.item_indices(pairs["item_id"].astype(str).tolist())
+    decay = sp.csr_matrix(
+        (np.exp2(-age / half_life_events), (rows, cols)), shape=matrix.matrix.shape
+    )
+    return sp.csr_matrix(matrix.matrix.multiply(decay), dtype=np.float32)
+
+
+class _ItemToItemCandidates(CandidateGenerator):
+    """Scores ``x_u @ W``: a user's training row times an item x item weight matrix ``W``.
+
+    With ``half_life_events`` the row ``x_u`` is first decayed by :func:`recency_weighted`,
+    so the user's latest items speak loudest; ``W`` is always learned from the plain matrix.
+    """
+
+    def __init__(self, name: str, half_life_events: float | None = None):
         super().__init__(name)
+        if half_life_events is not None and not half_life_events > 0:
+            raise ValueError(f"half_life_events must be positive, got {half_life_events}")
+        self.half_life_events = half_life_events
         self._weights: np.ndarray | sp.csr_matrix | None = None
+        self._history: sp.csr_matrix | None = None
+
+    def fit(self, interactions: pd.DataFrame) -> Self:
+        super().fit(interactions)
+        if self.half_life_events is not None:
+            self._history = recency_weighted(interactions, self.interactions, self.half_life_events)
+        return self
 
     @property
     def weights(self) -> np.ndarray | sp.csr_matrix:
@@ -496,7 +536,8 @@ class _ItemToItemCandidates(CandidateGenerator):
         return self._weights
 
     def _scores(self, rows: np.ndarray) -> np.ndarray:
-        out = self.interactions.matrix[rows] @ self.weights
+        history = self._history if self._history is not None else self.interactions.matrix
+        out = history[rows] @ self.weights
         return np.asarray(out.toarray() if sp.issparse(out) else out, dtype=np.float32)
 
     def recommend_from_items(self, item_ids: Sequence[str], n: int) -> tuple[list[str], np.ndarray]:
@@ -517,6 +558,9 @@ class _ItemToItemCandidates(CandidateGenerator):
         return self.interactions.item_ids[top[0][keep]].tolist(), values[0][keep]
 
     def _save_state(self, path: Path) -> None:
+        if self._history is not None:
+            h = self._history
+            np.savez(path / "history.npz", data=h.data, indices=h.indices, indptr=h.indptr)
         w = self.weights
         if sp.issparse(w):
             np.savez(
@@ -530,6 +574,10 @@ class _ItemToItemCandidates(CandidateGenerator):
             np.savez(path / "item_weights.npz", dense=w)
 
     def _load_state(self, path: Path) -> None:
+        if (path / "history.npz").is_file():
+            with np.load(path / "history.npz", allow_pickle=False) as a:
+                shape = self.interactions.matrix.shape
+                self._history = sp.csr_matrix((a["data"], a["indices"], a["indptr"]), shape=shape)
         with np.load(path / "item_weights.npz", allow_pickle=False) as a:
             if "dense" in a:
                 self._weights = a["dense"]
@@ -551,10 +599,16 @@ class EASECandidates(_ItemToItemCandidates):
         Ridge penalty ``lambda``; larger values shrink towards popularity.
     max_items
         Largest catalogue accepted (20,000 items take about 3 GiB while fitting).
+    half_life_events
+        Recency decay of the user's history when scoring (see :func:`recency_weighted`);
+        ``None`` weighs the whole history alike.
     """
 
-    def __init__(self, l2: float = 500.0, max_items: int = 20_000, name: str = "ease"):
-        super().__init__(name)
+    def __init__(
+        self, l2: float = 500.0, max_items: int = 20_000, half_life_events: float | None = None,
+        name: str = "ease",
+    ):
+        super().__init__(name, half_life_events)
         if not l2 > 0:
             raise ValueError(f"l2 must be positive, got {l2}")
         self.l2 = l2
@@ -572,7 +626,9 @@ class EASECandidates(_ItemToItemCandidates):
         self._weights = weights.astype(np.float32)
 
     def _params(self) -> dict[str, Any]:
-        return {"l2": self.l2, "max_items": self.max_items}
+        return {
+            "l2": self.l2, "max_items": self.max_items, "half_life_events": self.half_life_events
+        }
 
 
 class ItemKNNCandidates(_ItemToItemCandidates):
@@ -580,11 +636,15 @@ class ItemKNNCandidates(_ItemToItemCandidates):
 
     ``sim(i, j) = <x_i, x_j> / (|x_i| |x_j| + shrinkage)`` over the item columns of the
     training matrix; each item keeps its ``neighbours`` most similar items (itself excluded),
-    so ``W`` is sparse with at most ``neighbours`` entries per row.
+    so ``W`` is sparse with at most ``neighbours`` entries per row. ``half_life_events``
+    decays the user's history when scoring, as in :class:`EASECandidates`.
     """
 
-    def __init__(self, neighbours: int = 100, shrinkage: float = 0.0, name: str = "itemknn"):
-        super().__init__(name)
+    def __init__(
+        self, neighbours: int = 100, shrinkage: float = 0.0,
+        half_life_events: float | None = None, name: str = "itemknn",
+    ):
+        super().__init__(name, half_life_events)
         if neighbours < 1 or shrinkage < 0:
             raise ValueError("neighbours must be positive and shrinkage non-negative")
         self.neighbours = neighbours
@@ -619,7 +679,10 @@ class ItemKNNCandidates(_ItemToItemCandidates):
         )
 
     def _params(self) -> dict[str, Any]:
-        return {"neighbours": self.neighbours, "shrinkage": self.shrinkage}
+        return {
+            "neighbours": self.neighbours, "shrinkage": self.shrinkage,
+            "half_life_events": self.half_life_events,
+        }
 
 
 class UnionCandidates:

@@ -33,7 +33,7 @@ EASE_MAX_ITEMS = 20_000
 
 @dataclass(frozen=True)
 class CandidateParams:
-    """Hyperparameters of the first stage."""
+    """Hyperparameters of the first stage (``num_threads`` 0: every CPU, for ALS)."""
 
     n_per_generator: int = 100
     als_factors: int = 32
@@ -41,21 +41,27 @@ class CandidateParams:
     als_alpha: float = 3.0
     als_iterations: int = 20
     ease_l2: float = 500.0
+    ease_half_life_events: float | None = None
     seed: int = 42
+    num_threads: int = 0
 
 
 def build_candidates(params: CandidateParams, n_items: int) -> UnionCandidates:
     """Popularity + ALS + an item-to-item model (EASE, or item-kNN for large catalogs)."""
     item_to_item: CandidateGenerator = (
-        EASECandidates(l2=params.ease_l2, name="item2item") if n_items <= EASE_MAX_ITEMS
-        else ItemKNNCandidates(neighbours=100, name="item2item")
+        EASECandidates(
+            l2=params.ease_l2, half_life_events=params.ease_half_life_events, name="item2item"
+        ) if n_items <= EASE_MAX_ITEMS
+        else ItemKNNCandidates(
+            neighbours=100, half_life_events=params.ease_half_life_events, name="item2item"
+        )
     )
     generators: list[CandidateGenerator] = [
         PopularityCandidates(name="popularity"),
         ALSCandidates(
             factors=params.als_factors, regularization=params.als_regularization,
             alpha=params.als_alpha, iterations=params.als_iterations,
-            random_state=params.seed, name="als",
+            random_state=params.seed, num_threads=params.num_threads, name="als",
         ),
         item_to_item,
     ]

@@ -115,14 +115,43 @@ def _relevance(frame: pd.DataFrame, future: pd.DataFrame) -> np.ndarray:
     return np.where(w >= 5.0, 2, np.where(w > 0, 1, 0)).astype(np.int32)
 
 
-def train_ranker(
+@dataclass(frozen=True)
+class RankerLists:
+    """Labelled candidate lists, one contiguous group of rows per user.
+
+    Attributes
+    ----------
+    X
+        Ranker inputs (:func:`training.ranker.feature_matrix`).
+    relevance
+        Label of each row (0: the user did not choose the candidate).
+    users
+        User of each row.
+    stats
+        Sizes and candidate recall, for logging.
+    """
+
+    X: pd.DataFrame
+    relevance: np.ndarray
+    users: np.ndarray
+    stats: dict[str, float]
+
+    def part(self, mask: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+        """``(X, relevance, group sizes)`` of the rows in ``mask`` (whole users only)."""
+        users = self.users[mask]
+        groups = pd.Series(users).groupby(users, sort=False).size().to_numpy()
+        return self.X[mask], self.relevance[mask], groups
+
+
+def ranker_lists(
     candidates: UnionCandidates, label_interactions: pd.DataFrame, store: FeatureStore,
     as_of: pd.Timestamp, config: TrainingConfig, item_vectors: dict[str, np.ndarray],
-) -> tuple[Ranker, dict[str, float]]:
-    """Fit the LambdaRank ranker on candidate lists labelled by the label window.
+) -> RankerLists:
+    """Candidate lists of the label users, featured as of ``as_of`` and labelled by them.
 
-    Users whose lists hold no chosen item teach LambdaRank nothing and are left out; one
-    user in ten is kept aside for early stopping.
+    The negatives are the other candidates of the same lists (hard negatives: items the
+    first stage itself proposed). Users whose lists hold no chosen item teach LambdaRank
+    nothing and are left out; beyond ``config.max_ranker_users`` users a seeded sample is kept.
     """
     rng = np.random.default_rng(config.seed)
     users = sorted(set(label_interactions["user_id"]))
@@ -132,28 +161,49 @@ def train_ranker(
     frame["relevance"] = _relevance(frame, label_interactions)
     useful = frame.groupby("user_id")["relevance"].transform("max") > 0
     frame = frame[useful].sort_values("user_id", kind="stable").reset_index(drop=True)
-    kept = frame["user_id"].unique()
-    valid_users: set[str] = set()
-    if len(kept) > 10:
-        valid_users = set(rng.choice(kept, len(kept) // 10, replace=False))
-    parts = {}
-    for name, mask in (("train", ~frame["user_id"].isin(valid_users)),
-                       ("valid", frame["user_id"].isin(valid_users))):
-        part = frame[mask]
-        X = feature_matrix(part.drop(columns="relevance"), item_vectors)
-        groups = part.groupby("user_id", sort=False).size().to_numpy()
-        parts[name] = (X, part["relevance"].to_numpy(), groups)
-    valid = parts["valid"] if valid_users else None
-    ranker = Ranker(config.ranker).fit(*parts["train"], valid=valid)
     stats = {
-        "ranker_users": float(len(kept)),
+        "ranker_users": float(frame["user_id"].nunique()),
         "ranker_rows": float(len(frame)),
         "ranker_positive_share": float((frame["relevance"] > 0).mean()),
         "candidate_recall": float(
             (frame["relevance"] > 0).sum() / max(len(label_interactions), 1)
         ),
     }
-    return ranker, stats
+    return RankerLists(
+        X=feature_matrix(frame.drop(columns="relevance"), item_vectors),
+        relevance=frame["relevance"].to_numpy(),
+        users=frame["user_id"].to_numpy(),
+        stats=stats,
+    )
+
+
+def fit_ranker(lists: RankerLists, params: RankerParams) -> Ranker:
+    """LambdaRank on ``lists``, early-stopped on a held-out share of the users.
+
+    ``params.valid_fraction`` of the users (at least one, drawn with ``params.seed``) are
+    kept aside when there are more than ten; with fewer, all rounds are trained.
+    """
+    kept = pd.unique(lists.users)
+    valid_users: set[str] = set()
+    if len(kept) > 10:
+        rng = np.random.default_rng(params.seed)
+        n_valid = max(1, int(len(kept) * params.valid_fraction))
+        valid_users = set(rng.choice(kept, n_valid, replace=False).tolist())
+    is_valid = np.isin(lists.users, list(valid_users))
+    valid = lists.part(is_valid) if valid_users else None
+    return Ranker(params).fit(*lists.part(~is_valid), valid=valid)
+
+
+def train_ranker(
+    candidates: UnionCandidates, label_interactions: pd.DataFrame, store: FeatureStore,
+    as_of: pd.Timestamp, config: TrainingConfig, item_vectors: dict[str, np.ndarray],
+) -> tuple[Ranker, dict[str, float]]:
+    """Fit the LambdaRank ranker on candidate lists labelled by the label window.
+
+    See :func:`ranker_lists` and :func:`fit_ranker`.
+    """
+    lists = ranker_lists(candidates, label_interactions, store, as_of, config, item_vectors)
+    return fit_ranker(lists, config.ranker), lists.stats
 
 
 def fit_candidates(
