@@ -1,0 +1,54 @@
+"""Choosing the ranker's setting and rounds on lists whose right order is known."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from training.ranker import Ranker, RankerFitError, RankerParams
+from training.train import RankerLists, fit_ranker
+from training.tuning import RANKER_GRID, tune_ranker
+
+
+def lists(n_users: int, seed: int, noise: float = 0.0) -> RankerLists:
+    """Per user 10 candidates; relevance is 1 exactly when `signal` > 0.5 (flipped at `noise`)."""
+    rng = np.random.default_rng(seed)
+    rows = n_users * 10
+    X = pd.DataFrame({"signal": rng.random(rows), "noise": rng.random(rows)})
+    relevance = (X["signal"] > 0.5).to_numpy().astype(int)
+    flip = rng.random(rows) < noise
+    relevance[flip] = 1 - relevance[flip]
+    users = np.repeat([f"u{i:03d}" for i in range(n_users)], 10)
+    return RankerLists(X=X, relevance=relevance, users=users, stats={})
+
+
+FAST = RankerParams(n_estimators=60, early_stopping_rounds=10, min_child_samples=5,
+                    num_threads=1, valid_fraction=0.2)
+
+
+def test_cross_validation_finds_the_signal_and_stops_early() -> None:
+    data = lists(120, seed=1)
+    X, y, groups = data.part(np.ones(len(data.users), dtype=bool))
+    rounds, ndcg = Ranker(FAST).cross_validate(X, y, groups, folds=3)
+    assert 1 <= rounds <= FAST.n_estimators
+    assert ndcg > 0.95
+    with pytest.raises(RankerFitError, match="folds"):
+        Ranker(FAST).cross_validate(X, y, groups, folds=1)
+
+
+def test_fit_ranker_holds_out_a_share_of_users_for_early_stopping() -> None:
+    ranker = fit_ranker(lists(100, seed=2, noise=0.3), FAST)
+    assert 0.5 < ranker.valid_ndcg <= 1.0
+    assert 1 <= ranker.rounds <= FAST.n_estimators
+    test = lists(30, seed=3)
+    scores = ranker.predict(test.X)
+    assert scores[test.relevance == 1].mean() > scores[test.relevance == 0].mean()
+
+
+def test_tune_ranker_tries_every_setting_and_refits_the_best() -> None:
+    ranker, trials = tune_ranker(lists(90, seed=4, noise=0.1), FAST)
+    assert [(t.params["num_leaves"], t.params["learning_rate"]) for t in trials] == [
+        (leaves, rate) for leaves, rate, _ in RANKER_GRID
+    ]
+    best = max(trials, key=lambda t: t.ndcg)
+    assert ranker.params.num_leaves == best.params["num_leaves"]
+    assert ranker.rounds == best.params["rounds"] == ranker.params.n_estimators

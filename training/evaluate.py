@@ -1,0 +1,178 @@
+"""Reproducible offline evaluation: popularity, ALS alone and the full pipeline on a dataset.
+
+Usage (from the project root)::
+
+    python -m training.evaluate --data ../shared/data/ml-100k --protocol stratified \\
+        --k 10 --seeds 3 --json
+
+For each seed the dataset is cut by the protocol (:mod:`training.protocols`), each model is
+fitted on the training part and ranks the full catalogue for every test user known in
+training (:mod:`training.fold_runs`), and the metrics of :func:`training.metrics.
+evaluate_rankings` are computed on the held-out items. The report gives, per model, the mean
+of every metric over the seeds, its sample standard deviation (``std``, 0 for one seed), and
+the mean fit and predict wall times in seconds. Feature tables live in a temporary Feast
+repo per run, computed from training events only, and are deleted at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from training.feature_snapshot import FeatureSnapshots
+from training.fold_runs import ModelRun, PipelineSettings, run_als, run_pipeline, run_popularity
+from training.importers import FORMATS, load_dataset
+from training.metrics import evaluate_rankings
+from training.protocols import PROTOCOLS, TEST_FRACTION, Fold, binary_interactions, make_fold
+
+logger = logging.getLogger(__name__)
+
+MODELS = ("popularity", "als", "pipeline")
+
+
+def score_run(run: ModelRun, fold: Fold, k: int) -> dict[str, float]:
+    """Metrics at ``k`` of one run against the fold's relevant items.
+
+    Coverage counts distinct recommended items over the items seen in training; popularity
+    bias uses training interaction counts.
+    """
+    popularity = binary_interactions(fold.train).groupby("item_id").size().astype(float)
+    metrics = evaluate_rankings(
+        run.rankings, fold.relevant, k, catalog_size=len(popularity),
+        item_popularity=popularity.to_dict(),
+    )
+    metrics.pop("n_users")
+    return metrics
+
+
+def evaluate_seed(
+    events: pd.DataFrame, items: pd.DataFrame, protocol: str, seed: int, k: int,
+    snapshots: FeatureSnapshots, settings: PipelineSettings,
+) -> dict[str, Any]:
+    """Every model on the fold of one seed: metrics, times and the pipeline's choices."""
+    fold = make_fold(events, protocol, seed)
+    logger.info("seed %d: %d train events, %d test events, %d test users",
+                seed, len(fold.train), len(fold.test), len(fold.relevant))
+    pipeline, params = run_pipeline(fold, items, snapshots, k, settings)
+    runs = {"popularity": run_popularity(fold, k), "als": run_als(fold, params, k),
+            "pipeline": pipeline}
+    models = {}
+    for name in MODELS:
+        run = runs[name]
+        models[name] = {"metrics": score_run(run, fold, k), "fit_seconds": run.fit_seconds,
+                        "predict_seconds": run.predict_seconds}
+        logger.info("seed %d %s: %s", seed, name, models[name])
+    return {
+        "seed": seed, "train_events": len(fold.train), "test_events": len(fold.test),
+        "test_users": len(fold.relevant), "models": models, "pipeline": pipeline.details,
+    }
+
+
+def summarize(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean and sample standard deviation of each model's metrics and times over seeds."""
+    summary: dict[str, Any] = {}
+    for name in MODELS:
+        runs = [seed["models"][name] for seed in per_seed]
+        metrics = pd.DataFrame([run["metrics"] for run in runs])
+        ddof = 1 if len(runs) > 1 else 0
+        summary[name] = {
+            "metrics": metrics.mean().round(4).to_dict(),
+            "std": metrics.std(ddof=ddof).round(4).to_dict(),
+            "fit_seconds": round(float(np.mean([r["fit_seconds"] for r in runs])), 2),
+            "predict_seconds": round(float(np.mean([r["predict_seconds"] for r in runs])), 2),
+        }
+    return summary
+
+
+def evaluate(
+    path: Path, protocol: str, k: int = 10, seeds: int = 3, first_seed: int = 42,
+    fmt: str = "auto", threads: int = 1,
+) -> dict[str, Any]:
+    """Load ``path`` and evaluate every model under ``protocol``; returns the JSON report.
+
+    ``threads`` bounds ALS, LightGBM and BLAS: their worker threads spin while waiting, so
+    on a machine shared with other work one thread each is the faster choice.
+    """
+    start = time.perf_counter()
+    dataset = load_dataset(path, fmt)
+    events = dataset.events
+    settings = PipelineSettings(threads=threads)
+    per_seed = []
+    with FeatureSnapshots() as snapshots, threadpool_limits(threads):
+        for seed in range(first_seed, first_seed + seeds):
+            per_seed.append(
+                evaluate_seed(events, dataset.items, protocol, seed, k, snapshots, settings)
+            )
+    return {
+        "dataset": {
+            "path": str(path), "events": len(events), "users": int(events["user_id"].nunique()),
+            "items": int(events["item_id"].nunique()), "quarantined": len(dataset.quarantined),
+        },
+        "protocol": {
+            "name": protocol, "test_fraction": TEST_FRACTION, "k": k,
+            "seeds": list(range(first_seed, first_seed + seeds)), "relevance": "binary",
+            "ranking": "full catalog, items seen in training removed",
+        },
+        "models": summarize(per_seed),
+        "per_seed": [_round(seed) for seed in per_seed],
+        "wall_seconds": round(time.perf_counter() - start, 1),
+    }
+
+
+def _round(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _round(item) for key, item in value.items()}
+    if isinstance(value, float | np.floating):
+        return round(float(value), 4)
+    return value
+
+
+def _table(report: dict[str, Any], k: int) -> str:
+    lines = [f"{'model':<12}{'ndcg@k':>10}{'prec@k':>10}{'recall@k':>10}{'map@k':>10}"
+             f"{'fit s':>9}{'predict s':>11}"]
+    for name, row in report["models"].items():
+        m = row["metrics"]
+        lines.append(
+            f"{name:<12}{m[f'ndcg_at_{k}']:>10.4f}{m[f'precision_at_{k}']:>10.4f}"
+            f"{m[f'recall_at_{k}']:>10.4f}{m[f'map_at_{k}']:>10.4f}"
+            f"{row['fit_seconds']:>9.1f}{row['predict_seconds']:>11.1f}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, required=True, help="dataset folder or file")
+    parser.add_argument("--format", default="auto", choices=FORMATS, dest="fmt")
+    parser.add_argument("--protocol", default="stratified", choices=PROTOCOLS)
+    parser.add_argument("--k", type=int, default=10, help="cut-off rank of the metrics")
+    parser.add_argument("--seeds", type=int, default=3, help="number of seeds averaged")
+    parser.add_argument("--first-seed", type=int, default=42)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads of ALS, LightGBM and BLAS (default 1)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    args = parser.parse_args(argv)
+    if min(args.k, args.seeds, args.threads) < 1:
+        parser.error("--k, --seeds and --threads must be positive")
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    report = evaluate(args.data, args.protocol, args.k, args.seeds, args.first_seed, args.fmt,
+                      args.threads)
+    print(json.dumps(report, indent=2) if args.json else _table(report, args.k))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""Choosing the pipeline's hyperparameters on a validation fold.
+
+Each candidate generator is fitted on the validation fold's training events and scored by
+NDCG@k of its own top-k lists against the fold's held-out items; the best setting per
+generator wins (ties keep the earlier, simpler setting). The validation fold is carved from
+the training part of the evaluation fold (:meth:`training.protocols.Fold.validation`), so
+test events never influence a choice. The ranker's settings and rounds are chosen by
+cross-validation over the validation fold's label users.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from training.candidates import ALSCandidates, CandidateGenerator, EASECandidates
+from training.metrics import evaluate_rankings
+from training.protocols import Fold, binary_interactions
+from training.ranker import Ranker, RankerParams
+from training.recommender import CandidateParams
+from training.train import RankerLists
+
+logger = logging.getLogger(__name__)
+
+#: ALS settings tried: (factors, regularization, alpha), 20 iterations each.
+ALS_GRID: tuple[tuple[int, float, float], ...] = tuple(
+    itertools.product((16, 32, 64), (5.0, 20.0), (1.0, 3.0))
+)
+#: EASE settings tried: (l2, half_life_events); None weighs the whole history alike.
+EASE_GRID: tuple[tuple[float, float | None], ...] = tuple(
+    itertools.product((100.0, 200.0, 400.0, 800.0), (None, 10.0, 30.0))
+)
+ALS_ITERATIONS = 20
+#: Ranker settings tried: (num_leaves, learning_rate, min_child_samples). Near-additive
+#: trees of 3 leaves blend the generators' ranks smoothly; 15 leaves can also learn how
+#: the Feast features modulate them.
+RANKER_GRID: tuple[tuple[int, float, int], ...] = ((3, 0.1, 50), (15, 0.05, 100))
+#: Folds of the label users that pick the ranker's setting and number of rounds.
+RANKER_FOLDS = 3
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One setting of one generator and its validation score."""
+
+    generator: str
+    params: dict[str, Any]
+    ndcg: float
+    seconds: float
+
+
+def validation_ndcg(
+    generator: CandidateGenerator, fold: Fold, k: int, interactions: Any = None
+) -> float:
+    """NDCG@k of ``generator`` fitted on ``fold.train`` and ranking for ``fold.relevant``."""
+    generator.fit(binary_interactions(fold.train) if interactions is None else interactions)
+    recs = generator.recommend(list(fold.relevant), k)
+    lists = {user: items for user, (items, _) in recs.items()}
+    n_items = generator.interactions.n_items
+    return evaluate_rankings(lists, fold.relevant, k, catalog_size=n_items)[f"ndcg_at_{k}"]
+
+
+def _search(
+    name: str, grid: Sequence[dict[str, Any]], factory: Callable[..., CandidateGenerator],
+    fold: Fold, k: int,
+) -> list[Trial]:
+    interactions = binary_interactions(fold.train)
+    trials = []
+    for params in grid:
+        start = time.perf_counter()
+        ndcg = validation_ndcg(factory(**params), fold, k, interactions)
+        trials.append(Trial(name, params, ndcg, time.perf_counter() - start))
+        logger.info("%s %s: validation ndcg@%d %.4f", name, params, k, ndcg)
+    return trials
+
+
+def _best(trials: list[Trial]) -> Trial:
+    return max(trials, key=lambda t: t.ndcg)  # max keeps the first of equal scores
+
+
+def tune_candidates(
+    fold: Fold, k: int, base: CandidateParams | None = None
+) -> tuple[CandidateParams, list[Trial]]:
+    """The ALS and EASE settings with the best validation NDCG@k on ``fold``.
+
+    Parameters
+    ----------
+    fold
+        A validation fold (cut from training events only).
+    k
+        Cut-off of the NDCG that picks the winner.
+    base
+        Parameters kept as given (list length, seed); the tuned fields are replaced.
+
+    Returns
+    -------
+    tuple
+        The chosen :class:`CandidateParams` and every trial, in grid order.
+    """
+    base = base or CandidateParams()
+    als = _search("als", [
+        {"factors": f, "regularization": r, "alpha": a, "iterations": ALS_ITERATIONS,
+         "random_state": base.seed, "num_threads": base.num_threads}
+        for f, r, a in ALS_GRID
+    ], ALSCandidates, fold, k)
+    ease = _search("ease", [
+        {"l2": l2, "half_life_events": half_life} for l2, half_life in EASE_GRID
+    ], EASECandidates, fold, k)
+    best_als, best_ease = _best(als), _best(ease)
+    params = replace(
+        base,
+        als_factors=best_als.params["factors"],
+        als_regularization=best_als.params["regularization"],
+        als_alpha=best_als.params["alpha"],
+        als_iterations=ALS_ITERATIONS,
+        ease_l2=best_ease.params["l2"],
+        ease_half_life_events=best_ease.params["half_life_events"],
+    )
+    logger.info("tuned candidates: %s", params)
+    return params, als + ease
+
+
+def tune_ranker(lists: RankerLists, base: RankerParams) -> tuple[Ranker, list[Trial]]:
+    """The ranker of :data:`RANKER_GRID` with the best cross-validated NDCG@10, refitted.
+
+    Each setting is cross-validated over :data:`RANKER_FOLDS` folds of the users in
+    ``lists`` (a validation fold's label users), which also fixes its number of rounds; the
+    winner is refitted on every list with that many rounds.
+    """
+    X, relevance, groups = lists.part(np.ones(len(lists.users), dtype=bool))
+    trials = []
+    for leaves, rate, min_child in RANKER_GRID:
+        params = replace(base, num_leaves=leaves, learning_rate=rate,
+                         min_child_samples=min_child)
+        start = time.perf_counter()
+        rounds, ndcg = Ranker(params).cross_validate(X, relevance, groups, RANKER_FOLDS)
+        described = {"num_leaves": leaves, "learning_rate": rate,
+                     "min_child_samples": min_child, "rounds": rounds}
+        trials.append(Trial("ranker", described, ndcg, time.perf_counter() - start))
+        logger.info("ranker %s: cross-validated ndcg@10 %.4f", described, ndcg)
+    best = _best(trials).params
+    params = replace(base, num_leaves=best["num_leaves"], learning_rate=best["learning_rate"],
+                     min_child_samples=best["min_child_samples"], n_estimators=best["rounds"])
+    return Ranker(params).fit(X, relevance, groups), trials
