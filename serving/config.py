@@ -28,6 +28,11 @@ class ServingSettings(BaseSettings):
     max_per_category: int = Field(
         default=0, ge=0, description="At most this many items per primary category (0: no cap)."
     )
+    compiled_ranker: bool = Field(
+        default=True,
+        description="Score with the ranker compiled by lleaves (same scores, several times "
+        "faster); false keeps LightGBM's predict.",
+    )
     model_poll_seconds: float = Field(
         default=30.0, ge=0.0,
         description="How often the MLflow champion alias and Feast materialization are checked "

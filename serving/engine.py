@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -71,6 +72,7 @@ class Engine:
     event_log: EventLog
     items: ItemTable
     breaker: Breaker = field(default_factory=Breaker)
+    compiled_dir: Path | None = None  # where the compiled ranker is cached; None: LightGBM
 
     def __post_init__(self) -> None:
         self.ranker_service = str(self.recommender.manifest.get("feature_service", "ranker_v1"))
@@ -79,7 +81,7 @@ class Engine:
         )
         self.recent_refs = [r for r in self.user_refs if r.startswith("user_recent:")]
         self.retriever = CandidateRetriever(self.recommender.candidates, self.items)
-        self.ranker = Ranker(self.recommender, self.items)
+        self.ranker = Ranker(self.recommender, self.items, self.compiled_dir)
         popular = self.items.positions(self.recommender.popular_items(500))
         self._popular = popular[popular >= 0]
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+from pathlib import Path
 
 import bentoml
 import mlflow
@@ -72,7 +73,13 @@ class ModelHolder:
                                service, item_views_materialized_at(self.store, service))
         return Engine(recommender=recommender, store=self.store, model_version=version,
                       event_log=EventLog(self.settings.event_log_dir), items=items,
-                      breaker=self.breaker)
+                      breaker=self.breaker, compiled_dir=self._compiled_dir)
+
+    @property
+    def _compiled_dir(self) -> Path | None:
+        if not self.serving.compiled_ranker:
+            return None
+        return self.settings.data_dir / "serving" / "compiled"
 
     def swap(self, engine: Engine, cause: str) -> None:
         previous = self.engine.model_version

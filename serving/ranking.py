@@ -11,9 +11,11 @@ candidate columns are copied, item features gathered from the in-process
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 
+from serving.compiled_ranker import CompiledRanker, compile_ranker
 from serving.items import ItemTable
 from serving.retrieval import Candidates
 from training.ranker import AFFINITY, RECENT_ITEMS
@@ -49,10 +51,18 @@ def similarity_to_recent(
 
 
 class Ranker:
-    """Scores candidates with the recommender's LightGBM ranker (ALS score without one)."""
+    """Scores candidates with the recommender's LightGBM ranker (ALS score without one).
 
-    def __init__(self, recommender: Recommender, items: ItemTable):
+    With ``compiled_dir`` the booster is compiled (:mod:`serving.compiled_ranker`) and the
+    compiled copy scores; without it, or when compiling fails, LightGBM does.
+    """
+
+    def __init__(self, recommender: Recommender, items: ItemTable,
+                 compiled_dir: Path | None = None):
         self.booster = recommender.ranker.booster if recommender.ranker is not None else None
+        self.compiled: CompiledRanker | None = None
+        if self.booster is not None and compiled_dir is not None:
+            self.compiled = compile_ranker(self.booster, compiled_dir)
         self.features = list(recommender.ranker.features) if recommender.ranker else []
         self.items = items
         item_index = {name: j for j, name in enumerate(items.feature_names)}
@@ -92,4 +102,7 @@ class Ranker:
         """Ranker scores, higher is better."""
         if self.booster is None:
             return np.nan_to_num(candidates.columns["als_score"], nan=-np.inf)
-        return self.booster.predict(self.matrix(candidates, user), num_threads=1)
+        X = self.matrix(candidates, user)
+        if self.compiled is not None:
+            return self.compiled.predict(X)
+        return self.booster.predict(X, num_threads=1)

@@ -19,6 +19,7 @@ from serving import engine as request_path
 from serving.breaker import Breaker
 from serving.cache import ResponseCache
 from serving.config import get_serving_settings
+from serving.gc_pauses import freeze_heap, install_timeout_fix
 from serving.metrics import CACHE, REQUEST_SECONDS
 from serving.model_store import ModelHolder
 from serving.registry_view import UnknownModelVersionError, get_version, list_versions
@@ -40,6 +41,7 @@ from training.settings import get_settings
 logger = logging.getLogger(__name__)
 
 app = FastAPI(title="Recommendation API", version="1")
+install_timeout_fix()
 
 
 class BadInputAs422:
@@ -74,6 +76,7 @@ class RecommendationService:
         self.cache = ResponseCache(self.redis_url, self.serving.cache_ttl_seconds, breaker,
                                    timeout=self.serving.redis_timeout_seconds)
         self.models.start()
+        freeze_heap()
 
     def answer(self, query: request_path.Query) -> bytes:
         """The JSON body for ``query``: from the cache, else computed (and then cached)."""

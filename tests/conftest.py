@@ -1,5 +1,6 @@
 """Shared fixtures: a real Redis for the session, and isolated platform directories."""
 
+import gc
 import os
 import socket
 from collections.abc import Iterator
@@ -58,3 +59,11 @@ def platform_dirs(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> I
         else:
             os.environ[key] = value
     get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def unfreeze_heap() -> Iterator[None]:
+    """Hand objects frozen by the service (``serving.gc_pauses.freeze_heap``) back to the
+    collector before exit, so extension modules do not report them as leaked."""
+    yield
+    gc.unfreeze()
