@@ -1,16 +1,17 @@
 """Keeping garbage-collection pauses out of the request path of a BentoML worker.
 
-Two causes, measured with ``benchmarks/serving.py``. First, BentoML 1.4's ``TimeoutMiddleware`` (``bentoml._internal.server.http.traffic``, the same in
-1.4.40) arms ``loop.call_later(timeout, ...)`` for each request and never cancels it, so
-every finished request stays referenced (its future, context and tracing span, about 20
-objects) until its timer fires. At 2,000 requests per second and the 30 s timeout that is
-over a million live objects, and each full garbage collection walks them all: the worker
-froze for 100-500 ms every few seconds, and the p99 latency of even an empty endpoint
-went from 3 ms to 250-400 ms. :func:`install_timeout_fix` replaces the middleware's ``__call__`` with
-the same logic plus ``timer.cancel()`` once the request is done; the service and the
-benchmark's empty baseline both install it, so they are measured on the same framework.
-Second, what a worker loads at start (libraries, the model) is walked again by every full
-collection though it lives as long as the worker: :func:`freeze_heap` takes it out.
+Two causes, found with ``benchmarks/serving.py``. First, BentoML 1.4's
+``TimeoutMiddleware`` (``bentoml._internal.server.http.traffic``, unchanged in 1.4.40) arms
+``loop.call_later(timeout, ...)`` for each request and never cancels it, so every finished
+request stays referenced (its future, context and tracing span, about 20 objects) until
+its timer fires. At 2,000 requests per second and a 30 s timeout that is over a million
+live objects, and each full collection walks them all: the worker froze for 100-500 ms
+every few seconds, and the p99 latency of even an empty endpoint went from 3 ms to
+250-400 ms. :func:`install_timeout_fix` gives the middleware the same ``__call__`` plus
+``timer.cancel()`` once the request is done; the service and the benchmark's empty
+baseline both install it, so they are measured on the same framework. Second, what a
+worker loads at start (libraries, the model) lives as long as the worker yet is walked
+again by every full collection: :func:`freeze_heap` takes it out of the scans.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ async def _call(self: traffic.TimeoutMiddleware, scope: Any, receive: Any, send:
     task = asyncio.ensure_future(self.app(scope, receive, _send), loop=loop)
     try:
         await waiter
-    except asyncio.TimeoutError:
+    except TimeoutError:
         if task.cancel():
             body = {"error": f"Not able to process the request in {self.timeout} seconds"}
             await JSONResponse(body, status_code=504)(scope, receive, send)
