@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from serving.experiments import validate
 
 
 class ServingSettings(BaseSettings):
@@ -45,6 +47,17 @@ class ServingSettings(BaseSettings):
     redis_timeout_seconds: float = Field(
         default=0.5, gt=0, description="Socket timeout of every Redis call of the service."
     )
+    experiments: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="A/B tests: experiment id -> {MLflow alias: traffic weight}, as JSON "
+        '(e.g. {"ranker-v2": {"champion": 0.5, "challenger": 0.5}}).',
+    )
+
+    @field_validator("experiments")
+    @classmethod
+    def _valid_experiments(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        return validate(value)
+
     dagster_host: str = Field(default="127.0.0.1", description="Dagster webserver host.")
     dagster_port: int = Field(default=3001, description="Dagster webserver port.")
     dagster_location: str = Field(default="recsys", description="Dagster code location name.")

@@ -45,7 +45,10 @@ RECENT_CAP = 20
 
 @dataclass(frozen=True)
 class Query:
-    """What a request asks for; ``variant`` names it in the response cache."""
+    """What a request asks for; :meth:`cache_key` names it in the response cache.
+
+    ``arm`` is the experiment arm (model alias) serving it, None outside experiments.
+    """
 
     user_id: str
     n: int = 10
@@ -55,11 +58,12 @@ class Query:
     diversity: float = 0.0
     max_per_category: int = 0
     experiment_id: str | None = None
+    arm: str | None = None
 
-    def variant(self, model_version: str) -> str:
+    def cache_key(self, model_version: str) -> str:
         cats = ",".join(sorted(self.categories))
         return (f"{model_version}:{self.kind}:{self.n}:{cats}:{self.max_price}:"
-                f"{self.diversity}:{self.max_per_category}:{self.experiment_id}")
+                f"{self.diversity}:{self.max_per_category}:{self.experiment_id}:{self.arm}")
 
 
 @dataclass
@@ -198,7 +202,7 @@ class Engine:
             ],
             model_version=self.model_version,
             fallback=fallback_reason is not None, fallback_reason=fallback_reason,
-            experiment_id=query.experiment_id,
+            experiment_id=query.experiment_id, variant=query.arm,
             latency_ms=round((time.perf_counter() - start) * 1000, 3),
         )
 

@@ -36,6 +36,11 @@ FALLBACKS = bentoml.metrics.Counter(
     documentation="Responses that fell back to popular items, by reason.",
     labelnames=["reason"],
 )
+EXPERIMENT_REQUESTS = bentoml.metrics.Counter(
+    name="recsys_experiment_requests",
+    documentation="Requests of A/B experiments by arm (the MLflow alias that served them).",
+    labelnames=["experiment", "variant"],
+)
 MODEL_VERSION = bentoml.metrics.Gauge(
     name="recsys_model_version",
     documentation="1 for the MLflow model version this worker serves.",

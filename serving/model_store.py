@@ -4,7 +4,9 @@ At start the service loads the champion that the Dagster ``bento_model`` asset i
 BentoML's model store. A background thread then follows the MLflow ``champion`` alias and
 the Feast materialization of the item views: a new champion loads a new engine, a new
 materialization re-reads the item table; either is swapped in with one reference
-assignment, so a request in flight finishes on the engine it started with.
+assignment, so a request in flight finishes on the engine it started with. Models that
+A/B experiments name by another alias (:mod:`serving.experiments`) are loaded from MLflow
+beside the champion and followed the same way.
 """
 
 from __future__ import annotations
@@ -56,6 +58,35 @@ class ModelHolder:
         recommender, version = self._from_bentoml_store()
         self.engine = self.build(recommender, version)
         serving_version(version)
+        self.arms: dict[str, Engine] = {}
+        for alias in self._arm_aliases():
+            self._load_arm(alias)
+
+    def engine_for(self, alias: str) -> tuple[Engine, str]:
+        """The engine serving ``alias`` and the alias it really is (the champion's when
+        that alias is not loaded)."""
+        engine = self.arms.get(alias)
+        return (engine, alias) if engine is not None else (self.engine, CHAMPION)
+
+    def _arm_aliases(self) -> list[str]:
+        aliases = {a for arms in self.serving.experiments.values() for a in arms}
+        return sorted(aliases - {CHAMPION})
+
+    def _load_arm(self, alias: str) -> None:
+        """Load (or reload on a new version) the model of ``alias``; keep serving on error."""
+        mlflow.set_tracking_uri(self.settings.tracking_uri)
+        found = alias_version(MlflowClient(), self.settings.model_name, alias)
+        if found is None:
+            logger.warning("experiment arm %r has no model version; the champion serves it",
+                           alias)
+            return
+        version = str(found.version)
+        current = self.arms.get(alias)
+        if current is not None and current.model_version == version:
+            return
+        recommender = load_recommender(f"models:/{self.settings.model_name}/{version}")
+        self.arms[alias] = self.build(recommender, version)
+        logger.info("experiment arm %r serves model version %s", alias, version)
 
     def _from_bentoml_store(self) -> tuple[Recommender, str]:
         model = bentoml.models.get(f"{self.settings.model_name}:latest")
@@ -91,6 +122,8 @@ class ModelHolder:
     def check(self) -> str | None:
         """Reload on a new champion or a new item materialization; returns the cause."""
         with self._lock:
+            for alias in self._arm_aliases():
+                self._load_arm(alias)
             mlflow.set_tracking_uri(self.settings.tracking_uri)
             name = self.settings.model_name
             champion = alias_version(MlflowClient(), name, CHAMPION)

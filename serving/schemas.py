@@ -56,6 +56,9 @@ class RecommendResponse(BaseModel):
     fallback_reason: str | None = None
     cached: bool = Field(default=False, description="True when served from the response cache.")
     experiment_id: str | None = None
+    variant: str | None = Field(
+        default=None, description="The experiment arm (MLflow model alias) that served it."
+    )
     latency_ms: float
 
 

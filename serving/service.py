@@ -6,6 +6,7 @@ Responses go through a per-user Redis cache; the engine follows the MLflow champ
 BentoML adds ``/metrics`` (Prometheus) and ``/docs``.
 """
 
+import dataclasses
 import logging
 import time
 from typing import Annotated
@@ -19,8 +20,10 @@ from serving import engine as request_path
 from serving.breaker import Breaker
 from serving.cache import ResponseCache
 from serving.config import get_serving_settings
+from serving.engine import Engine
+from serving.experiments import assign
 from serving.gc_pauses import freeze_heap, install_timeout_fix
-from serving.metrics import CACHE, REQUEST_SECONDS
+from serving.metrics import CACHE, EXPERIMENT_REQUESTS, REQUEST_SECONDS
 from serving.model_store import ModelHolder
 from serving.registry_view import UnknownModelVersionError, get_version, list_versions
 from serving.retrain import DagsterUnavailableError, launch_retrain
@@ -81,9 +84,9 @@ class RecommendationService:
     def answer(self, query: request_path.Query) -> bytes:
         """The JSON body for ``query``: from the cache, else computed (and then cached)."""
         start = time.perf_counter()
-        engine = self.models.engine
-        variant = query.variant(engine.model_version)
-        body, generation = self.cache.get(query.user_id, variant)
+        engine, query = self.engine_for(query)
+        key = query.cache_key(engine.model_version)
+        body, generation = self.cache.get(query.user_id, key)
         if body is not None:
             CACHE.labels(result="hit").inc()
             outcome = "cached"
@@ -92,13 +95,24 @@ class RecommendationService:
             response = engine.recommend(query)
             body = response.model_dump_json(exclude={"cached", "latency_ms"}).encode()
             if not response.fallback:
-                self.cache.put(query.user_id, variant, generation, body)
+                self.cache.put(query.user_id, key, generation, body)
             outcome = "fallback" if response.fallback else "ranked"
         elapsed = time.perf_counter() - start
         REQUEST_SECONDS.labels(outcome=outcome).observe(elapsed)
         tail = b',"cached":%s,"latency_ms":%.3f}' % (
             b"true" if outcome == "cached" else b"false", elapsed * 1000)
         return body[:-1] + tail
+
+    def engine_for(self, query: request_path.Query) -> tuple[Engine, request_path.Query]:
+        """The engine of the query's experiment arm (the champion's outside experiments),
+        and the query stamped with that arm."""
+        experiment = query.experiment_id or ""
+        arms = self.serving.experiments.get(experiment)
+        if not arms:
+            return self.models.engine, query
+        engine, alias = self.models.engine_for(assign(experiment, query.user_id, arms))
+        EXPERIMENT_REQUESTS.labels(experiment=experiment, variant=alias).inc()
+        return engine, dataclasses.replace(query, arm=alias)
 
     def query(self, user_id: str, n: int, kind: str = "personalized",
               filters: RecommendFilters | None = None, diversity: float | None = None,
@@ -123,10 +137,11 @@ class RecommendationService:
         filters: RecommendFilters | None = None,
         diversity: Annotated[float | None, Field(ge=0, le=1)] = None,
         max_per_category: Annotated[int | None, Field(ge=0)] = None,
+        experiment_id: Annotated[str | None, Field(max_length=128)] = None,
     ) -> RecommendResponse:
         """Top ``num_items`` for ``user_id`` (popular items, flagged, for unknown users)."""
         query = self.query(user_id, num_items, filters=filters, diversity=diversity,
-                           max_per_category=max_per_category)
+                           max_per_category=max_per_category, experiment_id=experiment_id)
         return RecommendResponse.model_validate_json(self.answer(query))
 
     @app.get("/api/v1/recs/models", response_model=ModelsResponse)

@@ -374,3 +374,49 @@ def test_champion_swap_under_concurrent_requests_fails_none(platform: Platform) 
     assert not errors, errors[:3]
     assert service.models.engine.model_version == str(new.version)
     assert {str(former.version), str(new.version)} <= versions
+
+
+def test_ab_experiment_serves_each_user_the_model_of_its_arm(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlflow
+    from mlflow import MlflowClient
+
+    from serving.config import get_serving_settings
+    from serving.service import RecommendationService
+    from training.registry import CHALLENGER, CHAMPION, alias_version, log_recommender
+
+    name = platform.settings.model_name
+    mlflow.set_tracking_uri(platform.settings.tracking_uri)
+    registry = MlflowClient()
+    champion = alias_version(registry, name, CHAMPION)
+    former_challenger = alias_version(registry, name, CHALLENGER)
+    assert champion is not None
+    monkeypatch.setenv("RECSYS_SERVING_EXPERIMENTS",
+                       json.dumps({"ab": {"champion": 1, "challenger": 1}}))
+    get_serving_settings.cache_clear()
+    with mlflow.start_run() as run:
+        pass
+    serving_champion = RecommendationService().models
+    serving_champion.stop()
+    challenger = log_recommender(serving_champion.engine.recommender, name, run.info.run_id)
+    registry.set_registered_model_alias(name, CHALLENGER, str(challenger.version))
+    try:
+        service = RecommendationService()
+        versions = {"champion": str(champion.version), "challenger": str(challenger.version)}
+        users = [active_user(platform, rank=r) for r in range(40)]
+        seen = {}
+        for user in users:
+            first = json.loads(service.answer(service.query(user, 5, experiment_id="ab")))
+            again = json.loads(service.answer(service.query(user, 5, experiment_id="ab")))
+            assert first["variant"] == again["variant"] and again["cached"]
+            assert first["model_version"] == versions[first["variant"]]
+            seen[user] = first["variant"]
+        assert 8 <= sum(v == "challenger" for v in seen.values()) <= 32
+        outside = json.loads(service.answer(service.query(users[0], 5)))
+        assert outside["variant"] is None and outside["model_version"] == versions["champion"]
+        service.models.stop()
+    finally:
+        get_serving_settings.cache_clear()
+        if former_challenger is not None:
+            registry.set_registered_model_alias(name, CHALLENGER, str(former_challenger.version))

@@ -58,12 +58,12 @@ def model_evaluation(
                       service=config.feature_service)
     metrics = report.metrics()
     with mlflow.start_run(experiment_id=tracking.experiment_id(),
-                          run_name=f"train-{context.run_id[:8]}") as run:
+                          run_name=f"train-{context.run.run_id[:8]}") as run:
         mlflow.log_params(config.as_params())
         mlflow.log_params({f"window.{k}": v for k, v in data.windows.as_dict().items()})
         mlflow.set_tags({
             "feature_service": config.feature_service,
-            "dagster_run_id": context.run_id,
+            "dagster_run_id": context.run.run_id,
             "code_version": _code_version(),
             "champion_version": champion.version if champion else "none",
         })
