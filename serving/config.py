@@ -35,6 +35,11 @@ class ServingSettings(BaseSettings):
         description="Score with the ranker compiled by lleaves (same scores, several times "
         "faster); false keeps LightGBM's predict.",
     )
+    approximate_from: int = Field(
+        default=100_000, ge=1,
+        description="Catalog size from which ALS candidates come from a faiss IVF index "
+        "(approximate) instead of scoring every item.",
+    )
     model_poll_seconds: float = Field(
         default=30.0, ge=0.0,
         description="How often the MLflow champion alias and Feast materialization are checked "

@@ -77,6 +77,7 @@ class Engine:
     items: ItemTable
     breaker: Breaker = field(default_factory=Breaker)
     compiled_dir: Path | None = None  # where the compiled ranker is cached; None: LightGBM
+    approximate_from: int = 100_000  # catalog size from which ALS retrieval uses faiss IVF
 
     def __post_init__(self) -> None:
         self.ranker_service = str(self.recommender.manifest.get("feature_service", "ranker_v1"))
@@ -84,7 +85,8 @@ class Engine:
             self.store, [self.ranker_service, USER_CONTEXT_SERVICE], "user_id"
         )
         self.recent_refs = [r for r in self.user_refs if r.startswith("user_recent:")]
-        self.retriever = CandidateRetriever(self.recommender.candidates, self.items)
+        self.retriever = CandidateRetriever(self.recommender.candidates, self.items,
+                                            self.approximate_from)
         self.ranker = Ranker(self.recommender, self.items, self.compiled_dir)
         popular = self.items.positions(self.recommender.popular_items(500))
         self._popular = popular[popular >= 0]

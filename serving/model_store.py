@@ -104,7 +104,8 @@ class ModelHolder:
                                service, item_views_materialized_at(self.store, service))
         return Engine(recommender=recommender, store=self.store, model_version=version,
                       event_log=EventLog(self.settings.event_log_dir), items=items,
-                      breaker=self.breaker, compiled_dir=self._compiled_dir)
+                      breaker=self.breaker, compiled_dir=self._compiled_dir,
+                      approximate_from=self.serving.approximate_from)
 
     @property
     def _compiled_dir(self) -> Path | None:

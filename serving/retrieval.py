@@ -3,7 +3,8 @@
 The values equal those of :meth:`training.candidates.UnionCandidates.candidates` (the
 columns the ranker was trained on: ``<generator>_score``, NaN when the generator did not
 retrieve the item, and ``<generator>_rank``, ``n_per_generator + 1`` when absent), computed
-through each generator's dense scoring contract for a single user.
+through each generator's dense scoring contract for a single user; ALS searches an
+:mod:`serving.item_index` (exact, or faiss IVF for large catalogs) instead.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from serving.item_index import ItemIndex, build_index
 from serving.items import ItemTable
-from training.candidates import UnionCandidates, _top_n
+from training.candidates import ALSCandidates, CandidateGenerator, UnionCandidates, _top_n
 
 
 @dataclass(frozen=True)
@@ -39,15 +41,22 @@ class CandidateRetriever:
         The recommender's fitted candidate generators (all share one training matrix).
     items
         The catalog rows the candidates are mapped to; items outside it are dropped.
+    approximate_from
+        Catalog size from which ALS searches a faiss IVF index instead of every item.
     """
 
-    def __init__(self, union: UnionCandidates, items: ItemTable):
+    def __init__(self, union: UnionCandidates, items: ItemTable,
+                 approximate_from: int = 100_000):
         self.union = union
         self.n = union.n_per_generator
         self._maps = []
+        self._indexes: dict[str, ItemIndex] = {}
         for generator in union.generators:
             ids = generator.interactions.item_ids
             self._maps.append(items.positions([str(i) for i in ids]))
+            if isinstance(generator, ALSCandidates):
+                self._indexes[generator.name] = build_index(generator.model.item_factors,
+                                                            approximate_from)
 
     def knows(self, user_id: str) -> bool:
         return self.union.generators[0].interactions.user_indices([user_id])[0] >= 0
@@ -61,23 +70,11 @@ class CandidateRetriever:
             if user[0] < 0:
                 per_generator.append((np.empty(0, np.int64),) * 3)
                 continue
-            csr = matrix.matrix
-            seen = csr.indices[csr.indptr[user[0]]:csr.indptr[user[0] + 1]]
-            weights = getattr(generator, "weights", None)
-            if isinstance(weights, np.ndarray):  # dense item-to-item: x_u @ W over seen rows
-                values = csr.data[csr.indptr[user[0]]:csr.indptr[user[0] + 1]]
-                scores = (values.astype(np.float32) @ weights[seen]).reshape(1, -1)
-            else:
-                scores = generator._scores(user).astype(np.float32, copy=True)
-            scores[0, seen] = -np.inf
-            cols, values = _top_n(scores, self.n)
-            keep = values[0] > -np.inf
-            rows = to_row[cols[0][keep]]
+            cols, values = self._top(generator, user[0])
+            rows = to_row[cols]
             ranks = np.arange(1, len(rows) + 1)
             in_catalog = rows >= 0
-            per_generator.append(
-                (rows[in_catalog], values[0][keep][in_catalog], ranks[in_catalog])
-            )
+            per_generator.append((rows[in_catalog], values[in_catalog], ranks[in_catalog]))
         union = np.unique(np.concatenate([rows for rows, _, _ in per_generator]))
         columns: dict[str, np.ndarray] = {}
         for generator, (rows, values, ranks) in zip(
@@ -91,3 +88,22 @@ class CandidateRetriever:
             columns[f"{generator.name}_score"] = score
             columns[f"{generator.name}_rank"] = rank
         return Candidates(union, columns)
+
+    def _top(self, generator: CandidateGenerator, user: int) -> tuple[np.ndarray, np.ndarray]:
+        """Columns and scores of the generator's top ``n`` items unseen by row ``user``."""
+        csr = generator.interactions.matrix
+        seen = csr.indices[csr.indptr[user]:csr.indptr[user + 1]]
+        index = self._indexes.get(generator.name)
+        if index is not None:
+            model = generator.model  # type: ignore[attr-defined]
+            return index.search(model.user_factors[user], self.n, seen)
+        weights = getattr(generator, "weights", None)
+        if isinstance(weights, np.ndarray):  # dense item-to-item: x_u @ W over seen rows
+            values = csr.data[csr.indptr[user]:csr.indptr[user + 1]]
+            scores = (values.astype(np.float32) @ weights[seen]).reshape(1, -1)
+        else:
+            scores = generator._scores(np.array([user])).astype(np.float32, copy=True)
+        scores[0, seen] = -np.inf
+        cols, values = _top_n(scores, self.n)
+        keep = values[0] > -np.inf
+        return cols[0][keep], values[0][keep]
