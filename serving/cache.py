@@ -5,11 +5,19 @@ version, length, filters) and a generation counter ``gen``. An event bumps the g
 a cached value is stamped with the generation it was computed under, so a response computed
 while an event arrived is never served afterwards. The hash expires ``ttl`` seconds after
 its last write. Every operation degrades to a miss when Redis fails.
+
+With ``write_behind`` a put only queues the value: a background thread writes the queue in
+one pipeline per batch, so a request that computed its response does not wait for the
+write (under load many writes share a round trip). The generation stamp keeps this safe:
+a value that lands after the user's next event carries the old generation and is never
+served.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 
 import redis
 from redis.backoff import NoBackoff
@@ -26,13 +34,20 @@ _ERRORS = (redis.RedisError, OSError)
 class ResponseCache:
     """Get and put serialized responses; ``ttl = 0`` disables caching."""
 
-    def __init__(self, url: str, ttl: int, breaker: Breaker, timeout: float = 0.5):
+    def __init__(self, url: str, ttl: int, breaker: Breaker, timeout: float = 0.5,
+                 write_behind: bool = False):
         self.ttl = ttl
         self.breaker = breaker
         self.client = redis.Redis.from_url(
             url, socket_timeout=timeout, socket_connect_timeout=timeout,
             retry=Retry(NoBackoff(), 0),
         )
+        self._pending: queue.SimpleQueue[tuple[str, str, bytes, bytes]] | None = None
+        self._unwritten = 0  # queued puts not yet written, guarded by _written
+        self._written = threading.Condition()
+        if write_behind:
+            self._pending = queue.SimpleQueue()
+            threading.Thread(target=self._write_behind, name="cache-writer", daemon=True).start()
 
     def get(self, user_id: str, variant: str) -> tuple[bytes | None, bytes]:
         """The cached body (None on a miss) and the generation to stamp a new value with."""
@@ -51,15 +66,44 @@ class ResponseCache:
         return (body if stamp == gen else None), gen
 
     def put(self, user_id: str, variant: str, gen: bytes, body: bytes) -> None:
+        """Store ``body`` stamped with ``gen`` (queued when writing behind)."""
         if not self.ttl or not gen or not self.breaker.allow():
             return
+        if self._pending is not None:
+            with self._written:
+                self._unwritten += 1
+            self._pending.put((user_id, variant, gen, body))
+            return
+        self._write([(user_id, variant, gen, body)])
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every queued put is written; False on timeout."""
+        with self._written:
+            return self._written.wait_for(lambda: self._unwritten == 0, timeout)
+
+    def _write(self, puts: list[tuple[str, str, bytes, bytes]]) -> None:
         try:
             with self.client.pipeline(transaction=False) as pipe:
-                pipe.hset(PREFIX + user_id, variant, gen + b"|" + body)
-                pipe.expire(PREFIX + user_id, self.ttl)
+                for user_id, variant, gen, body in puts:
+                    pipe.hset(PREFIX + user_id, variant, gen + b"|" + body)
+                    pipe.expire(PREFIX + user_id, self.ttl)
                 pipe.execute()
         except _ERRORS as exc:
             self._failed(exc)
+
+    def _write_behind(self) -> None:
+        assert self._pending is not None
+        while True:
+            batch = [self._pending.get()]
+            while len(batch) < 256:
+                try:
+                    batch.append(self._pending.get_nowait())
+                except queue.Empty:
+                    break
+            self._write(batch)
+            with self._written:
+                self._unwritten -= len(batch)
+                self._written.notify_all()
 
     def invalidate(self, user_ids: list[str]) -> bool:
         """Make every cached response of ``user_ids`` stale; False if Redis failed."""

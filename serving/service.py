@@ -77,7 +77,8 @@ class RecommendationService:
         breaker = Breaker(self.serving.redis_retry_seconds)
         self.models = ModelHolder(self.settings, self.serving, breaker)
         self.cache = ResponseCache(self.redis_url, self.serving.cache_ttl_seconds, breaker,
-                                   timeout=self.serving.redis_timeout_seconds)
+                                   timeout=self.serving.redis_timeout_seconds,
+                                   write_behind=True)
         self.models.start()
         freeze_heap()
 

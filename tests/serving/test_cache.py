@@ -43,3 +43,23 @@ def test_breaker_lets_one_probe_through_after_the_interval() -> None:
     assert breaker.allow()
     breaker.succeeded()
     assert not breaker.is_open
+
+
+def test_write_behind_puts_land_after_flush_in_one_batch(redis_url: str) -> None:
+    cache = ResponseCache(redis_url, ttl=30, breaker=Breaker(), write_behind=True)
+    users = [f"cache-{uuid.uuid4().hex}" for _ in range(300)]
+    gens = [cache.get(user, "v1")[1] for user in users]
+    for user, gen in zip(users, gens, strict=True):
+        cache.put(user, "v1", gen, user.encode())
+    assert cache.flush(timeout=5)
+    assert [cache.get(user, "v1")[0] for user in users] == [u.encode() for u in users]
+
+
+def test_write_behind_value_landing_after_an_event_is_not_served(redis_url: str) -> None:
+    cache = ResponseCache(redis_url, ttl=30, breaker=Breaker(), write_behind=True)
+    user = f"cache-{uuid.uuid4().hex}"
+    _, gen = cache.get(user, "v1")
+    assert cache.invalidate([user])
+    cache.put(user, "v1", gen, b"stale")
+    assert cache.flush(timeout=5)
+    assert cache.get(user, "v1")[0] is None
