@@ -4,8 +4,10 @@ re-rank → explain.
 Plain Python over the loaded :class:`training.recommender.Recommender`, the in-process
 :class:`~serving.items.ItemTable` and a Feast store, so it is tested without HTTP. A
 request makes one online read (the user's features, through the FeatureServices); every
-other input is in memory. Every degradation is deliberate: an unknown user, missing
-features or an unreachable online store give the popularity list flagged as a fallback.
+other input is in memory. A user the model never saw is served from the items of their
+session (pushed through Feast as they happen) once there are any. Every degradation is
+deliberate: an unknown user without a session, missing features or an unreachable online
+store give the popularity list flagged as a fallback.
 """
 
 from __future__ import annotations
@@ -106,6 +108,8 @@ class Engine:
             return self._fallback(query, seen, recent, None, start)
         with stage("candidates", timings):
             candidates = self.retriever.retrieve(query.user_id)
+            if not len(candidates) and recent:  # a new user: what their session viewed
+                candidates = self.retriever.retrieve_session(recent)
         if not len(candidates):
             return self._fallback(query, seen, recent, "unknown user", start)
         with stage("filter", timings):

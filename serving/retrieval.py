@@ -63,28 +63,70 @@ class CandidateRetriever:
 
     def retrieve(self, user_id: str) -> Candidates:
         """Top ``n_per_generator`` unseen items of each generator; empty for unknown users."""
-        per_generator = []
+        per_generator: list[tuple[np.ndarray, np.ndarray, np.ndarray] | None] = []
         for generator, to_row in zip(self.union.generators, self._maps, strict=True):
-            matrix = generator.interactions
-            user = matrix.user_indices([user_id])
-            if user[0] < 0:
-                per_generator.append((np.empty(0, np.int64),) * 3)
+            user = generator.interactions.user_indices([user_id])[0]
+            if user < 0:
+                per_generator.append(None)
                 continue
-            cols, values = self._top(generator, user[0])
-            rows = to_row[cols]
-            ranks = np.arange(1, len(rows) + 1)
-            in_catalog = rows >= 0
-            per_generator.append((rows[in_catalog], values[in_catalog], ranks[in_catalog]))
-        union = np.unique(np.concatenate([rows for rows, _, _ in per_generator]))
+            per_generator.append(self._rows(to_row, *self._top(generator, user)))
+        return self._merge(per_generator)
+
+    def retrieve_session(self, item_ids: list[str]) -> Candidates:
+        """Candidates for a user the model never saw, from the items of their session.
+
+        Item-to-item generators score from those items (``sum of W[i]``), popularity ranks
+        as for anyone, generators of users (ALS) retrieve nothing, so their columns hold
+        what training gives an item they did not retrieve. The session items are excluded;
+        the result is empty when no item-to-item generator knows any of them.
+        """
+        per_generator: list[tuple[np.ndarray, np.ndarray, np.ndarray] | None] = []
+        from_items = False
+        for generator, to_row in zip(self.union.generators, self._maps, strict=True):
+            cols = generator.interactions.item_indices(item_ids)
+            cols = np.unique(cols[cols >= 0])
+            weights = getattr(generator, "weights", None)
+            if generator.name in self._indexes or (weights is not None and cols.size == 0):
+                per_generator.append(None)
+                continue
+            if weights is not None:
+                from_items = True
+                scores = np.asarray(weights[cols].sum(axis=0), dtype=np.float32).reshape(1, -1)
+            else:
+                scores = generator._scores(np.zeros(1, np.int64)).astype(np.float32)
+            scores[0, cols] = -np.inf
+            top, values = _top_n(scores, self.n)
+            keep = values[0] > -np.inf
+            per_generator.append(self._rows(to_row, top[0][keep], values[0][keep]))
+        return self._merge(per_generator if from_items else [])
+
+    @staticmethod
+    def _rows(to_row: np.ndarray, cols: np.ndarray,
+              values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Catalog rows, scores and 1-based ranks of a generator's list (items outside the
+        catalog dropped after ranking)."""
+        rows = to_row[cols]
+        ranks = np.arange(1, len(rows) + 1)
+        in_catalog = rows >= 0
+        return rows[in_catalog], values[in_catalog], ranks[in_catalog]
+
+    def _merge(
+        self, per_generator: list[tuple[np.ndarray, np.ndarray, np.ndarray] | None]
+    ) -> Candidates:
+        """The union of the generators' lists with a score and rank column per generator."""
+        lists = [found for found in per_generator if found is not None]
+        if not lists:
+            return Candidates(np.empty(0, np.int64), {})
+        union = np.unique(np.concatenate([rows for rows, _, _ in lists]))
         columns: dict[str, np.ndarray] = {}
-        for generator, (rows, values, ranks) in zip(
-            self.union.generators, per_generator, strict=True
-        ):
-            at = np.searchsorted(union, rows)
+        for generator, found in zip(self.union.generators, per_generator, strict=True):
             score = np.full(len(union), np.nan, dtype=np.float64)
             rank = np.full(len(union), self.n + 1, dtype=np.float64)
-            score[at] = values
-            rank[at] = ranks
+            if found is not None:
+                rows, values, ranks = found
+                at = np.searchsorted(union, rows)
+                score[at] = values
+                rank[at] = ranks
             columns[f"{generator.name}_score"] = score
             columns[f"{generator.name}_rank"] = rank
         return Candidates(union, columns)

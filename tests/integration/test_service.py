@@ -424,3 +424,23 @@ def test_ab_experiment_serves_each_user_the_model_of_its_arm(
         get_serving_settings.cache_clear()
         if former_challenger is not None:
             registry.set_registered_model_alias(name, CHALLENGER, str(former_challenger.version))
+
+
+def test_new_user_is_personalized_from_the_items_of_their_session(
+    client: TestClient, platform: Platform
+) -> None:
+    user = f"visitor-{time.time_ns()}"
+    before = client.get(f"/api/v1/recs/{user}", params={"limit": 5}).json()
+    assert before["fallback"] is True and before["fallback_reason"] == "unknown user"
+    viewed = [item["item_id"] for item in before["items"][:2]]
+    now = pd.Timestamp.now(tz="UTC")
+    events = [{"event_id": f"{user}-{i}", "user_id": user, "item_id": item, "event_type": "view",
+               "timestamp": (now + pd.Timedelta(seconds=i)).isoformat()}
+              for i, item in enumerate(viewed)]
+    assert client.post("/events", json={"events": events}).status_code == 202
+    after = client.get(f"/api/v1/recs/{user}", params={"limit": 5}).json()
+    assert after["fallback"] is False, after
+    ids = [item["item_id"] for item in after["items"]]
+    assert len(ids) == 5 and not set(ids) & set(viewed)
+    assert ids != [item["item_id"] for item in before["items"]]
+    assert any(item["reason"].startswith("because you interacted with") for item in after["items"])
