@@ -10,8 +10,10 @@ seen earlier in the run. Then freshness: post a view event of a user's first rec
 item and time until a recommendation no longer contains it (median of ``--trials``).
 
 Prints progress on stderr and one JSON object last on stdout: ``rps``, ``rps_empty``,
-``ratio``, ``p50_ms``, ``p99_ms`` (under load), ``p50_empty_ms`` / ``p50_unloaded_ms`` (one
-connection), ``freshness_ms``, ``errors``, and the cache hit ratio of the loaded run.
+``ratio``, ``p99_ms`` (under load), ``p50_ms`` / ``p50_empty_ms`` (one connection,
+unloaded), ``freshness_ms``, ``errors``, the cache hit ratio of the loaded run, and where
+the time of the unloaded (uncached) requests went: mean milliseconds per request-path stage
+and per outcome (``ranked`` is the whole request inside the service, cache included).
 
 Needs ``wrk`` (Debian/Ubuntu: ``sudo apt-get install wrk``; macOS: ``brew install wrk``).
 Usage: ``python -m benchmarks.serving [--workers 2] [--connections 16] [--duration 15]``.
@@ -108,13 +110,33 @@ def users() -> list[str]:
     return sorted(valid["user_id"].astype(str).unique())
 
 
-def cache_counts(url: str) -> dict[str, float]:
+def scrape(url: str) -> dict[str, float]:
+    """The service's counters: cache lookups by result, and per-stage and per-outcome
+    time sums and counts (``stage:<name>:sum`` ...), added up over workers."""
     text = httpx.get(f"{url}/metrics", timeout=10).text
-    pattern = r'^recsys_cache_requests_total\{result="(\w+)"\} ([0-9.e+]+)$'
+    patterns = {
+        r'^recsys_cache_requests_total\{result="(\w+)"\} (\S+)$': "cache:{}",
+        r'^recsys_stage_seconds_(sum|count)\{stage="(\w+)"\} (\S+)$': "stage:{1}:{0}",
+        r'^recsys_recommend_seconds_(sum|count)\{outcome="(\w+)"\} (\S+)$': "outcome:{1}:{0}",
+    }
     counts: dict[str, float] = {}
-    for result, value in re.findall(pattern, text, flags=re.M):
-        counts[result] = counts.get(result, 0.0) + float(value)
+    for pattern, name in patterns.items():
+        for *labels, value in re.findall(pattern, text, flags=re.M):
+            key = name.format(*labels)
+            counts[key] = counts.get(key, 0.0) + float(value)
     return counts
+
+
+def mean_ms(before: dict[str, float], after: dict[str, float], prefix: str) -> dict[str, float]:
+    """Mean milliseconds per observation of each ``prefix:<name>`` between two scrapes."""
+    out = {}
+    for key in after:
+        if key.startswith(prefix) and key.endswith(":sum"):
+            name = key[len(prefix):-len(":sum")]
+            count = after[f"{prefix}{name}:count"] - before.get(f"{prefix}{name}:count", 0.0)
+            if count:
+                out[name] = round((after[key] - before.get(key, 0.0)) / count * 1000, 3)
+    return out
 
 
 def freshness(url: str, user_ids: list[str], trials: int) -> list[float]:
@@ -164,13 +186,14 @@ def main(argv: list[str] | None = None) -> int:
             empty = run_wrk(url, paths, args.connections, args.threads, args.duration)
         log(f"recommendation service, {args.workers} worker(s)")
         with serve("serving.service:RecommendationService", args.workers, env) as url:
+            start = scrape(url)
             unloaded = run_wrk(url, paths, 1, 1, args.unloaded)
-            before = cache_counts(url)
+            before = scrape(url)
             loaded = run_wrk(url, paths, args.connections, args.threads, args.duration)
-            after = cache_counts(url)
+            after = scrape(url)
             fresh = freshness(url, user_ids[::97], args.trials)
-    hits = after.get("hit", 0) - before.get("hit", 0)
-    misses = after.get("miss", 0) - before.get("miss", 0)
+    hits = after.get("cache:hit", 0) - before.get("cache:hit", 0)
+    misses = after.get("cache:miss", 0) - before.get("cache:miss", 0)
     result = {
         "rps": round(loaded["rps"], 1),
         "rps_empty": round(empty["rps"], 1),
@@ -184,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
         "freshness_max_ms": round(max(fresh), 2),
         "errors": loaded["errors"] + unloaded["errors"],
         "cache_hit_ratio": round(hits / max(hits + misses, 1), 3),
+        "unloaded_stage_ms": mean_ms(start, before, "stage:"),
+        "unloaded_outcome_ms": mean_ms(start, before, "outcome:"),
         "workers": args.workers, "connections": args.connections, "duration_s": args.duration,
         "users": len(user_ids),
     }
