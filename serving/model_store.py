@@ -60,7 +60,10 @@ class ModelHolder:
         serving_version(version)
         self.arms: dict[str, Engine] = {}
         for alias in self._arm_aliases():
-            self._load_arm(alias)
+            try:
+                self._load_arm(alias)
+            except Exception:  # the champion serves the arm until a poll loads it
+                logger.exception("experiment arm %r not loaded", alias)
 
     def engine_for(self, alias: str) -> tuple[Engine, str]:
         """The engine serving ``alias`` and the alias it really is (the champion's when
