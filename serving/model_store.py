@@ -144,6 +144,8 @@ class ModelHolder:
                 items = ItemTable.load(self.store, engine.recommender.catalog,
                                        engine.recommender.item_vectors(), service, stamp)
                 self.swap(dataclasses.replace(engine, items=items), "materialization")
+                for alias, arm in list(self.arms.items()):  # each with its own item vectors
+                    self.arms[alias] = self.build(arm.recommender, arm.model_version)
                 return "materialization"
         return None
 
