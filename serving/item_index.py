@@ -16,6 +16,8 @@ from typing import Protocol
 
 import numpy as np
 
+from training.candidates import _top_n
+
 logger = logging.getLogger(__name__)
 
 
@@ -41,12 +43,11 @@ class ExactIndex:
     def search(
         self, user: np.ndarray, k: int, exclude: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        scores = self.factors @ user.astype(np.float32)
-        scores[exclude] = -np.inf
-        k = min(k, scores.size)
-        top = np.argpartition(-scores, k - 1)[:k] if k < scores.size else np.arange(scores.size)
-        top = top[np.isfinite(scores[top])]
-        return _best(top, scores[top], k)
+        scores = (self.factors @ user.astype(np.float32)).reshape(1, -1)
+        scores[0, exclude] = -np.inf
+        cols, values = _top_n(scores, k)
+        keep = values[0] > -np.inf
+        return cols[0][keep], values[0][keep]
 
 
 class IVFIndex:
