@@ -12,6 +12,7 @@ import bentoml
 from fastapi import FastAPI
 from fastapi.responses import Response
 
+from serving.endpoint_labels import label_endpoints_by_route
 from serving.gc_pauses import freeze_heap, install_timeout_fix
 
 app = FastAPI()
@@ -34,3 +35,6 @@ class EmptyService:
     @app.get("/health/ready")
     def ready(self) -> dict[str, bool]:
         return {"ready": True}
+
+
+label_endpoints_by_route(app)  # as the recommendation service labels its metrics

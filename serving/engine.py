@@ -3,11 +3,12 @@ re-rank → explain.
 
 Plain Python over the loaded :class:`training.recommender.Recommender`, the in-process
 :class:`~serving.items.ItemTable` and a Feast store, so it is tested without HTTP. A
-request makes one online read (the user's features, through the FeatureServices); every
-other input is in memory. A user the model never saw is served from the items of their
-session (pushed through Feast as they happen) once there are any. Every degradation is
-deliberate: an unknown user without a session, missing features or an unreachable online
-store give the popularity list flagged as a fallback.
+request makes one online read (the user's features, through the FeatureServices, in one
+Redis command: :mod:`serving.online_features`); every other input is in memory. A user
+the model never saw is served from the items of their session (pushed through Feast as
+they happen) once there are any. Every degradation is deliberate: an unknown user without
+a session, missing features or an unreachable online store give the popularity list
+flagged as a fallback.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from feast.data_source import PushMode
 from serving.breaker import Breaker
 from serving.items import ItemTable
 from serving.metrics import FALLBACKS, stage
+from serving.online_features import EntityFeatureReader
 from serving.ranking import Ranker
 from serving.reranking import rerank
 from serving.retrieval import CandidateRetriever
@@ -87,6 +89,7 @@ class Engine:
             self.store, [self.ranker_service, USER_CONTEXT_SERVICE], "user_id"
         )
         self.recent_refs = [r for r in self.user_refs if r.startswith("user_recent:")]
+        self.user_reader = EntityFeatureReader(self.store, self.user_refs, "user_id")
         self.retriever = CandidateRetriever(self.recommender.candidates, self.items,
                                             self.approximate_from)
         self.ranker = Ranker(self.recommender, self.items, self.compiled_dir)
@@ -163,13 +166,13 @@ class Engine:
         if not self.breaker.allow():
             return None
         try:
-            data = online_entity_features(self.store, self.user_refs, "user_id", [user_id])
+            features = self.user_reader.read(user_id)
         except Exception as exc:  # the online store is down: degrade, never fail the request
             logger.warning("online store unavailable: %s", exc)
             self.breaker.failed()
             return None
         self.breaker.succeeded()
-        return {name: values[0] for name, values in data.items()}
+        return features
 
     def _allowed(self, rows: np.ndarray, seen: np.ndarray, query: Query) -> np.ndarray:
         keep = self.items.in_stock[rows] & ~np.isin(rows, seen)

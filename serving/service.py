@@ -20,6 +20,7 @@ from serving import engine as request_path
 from serving.breaker import Breaker
 from serving.cache import ResponseCache
 from serving.config import get_serving_settings
+from serving.endpoint_labels import label_endpoints_by_route
 from serving.engine import Engine
 from serving.experiments import assign
 from serving.gc_pauses import freeze_heap, install_timeout_fix
@@ -213,3 +214,4 @@ class RecommendationService:
 
 
 RecommendationService.add_asgi_middleware(BadInputAs422)
+label_endpoints_by_route(app)

@@ -292,6 +292,9 @@ def test_metrics_report_latency_stages_cache_and_model(
                  'recsys_cache_requests_total{result="hit"}', "recsys_fallbacks_total{",
                  "recsys_model_version{"):
         assert name in text, name
+    # BentoML's traffic metrics are labelled by route, not by user (one series per route)
+    assert 'endpoint="/api/v1/recs/{user_id}"' in text
+    assert "never-seen-user-metrics" not in text
 
 
 def test_redis_stopped_mid_test_gives_fallbacks_then_recovers(
