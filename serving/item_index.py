@@ -16,7 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
-from training.candidates import _top_n
+from training.candidates import top_n_of_row
 
 logger = logging.getLogger(__name__)
 
@@ -43,11 +43,9 @@ class ExactIndex:
     def search(
         self, user: np.ndarray, k: int, exclude: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        scores = (self.factors @ user.astype(np.float32)).reshape(1, -1)
-        scores[0, exclude] = -np.inf
-        cols, values = _top_n(scores, k)
-        keep = values[0] > -np.inf
-        return cols[0][keep], values[0][keep]
+        scores = self.factors @ user.astype(np.float32)
+        scores[exclude] = -np.inf
+        return top_n_of_row(scores, k)
 
 
 class IVFIndex:

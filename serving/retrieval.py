@@ -15,7 +15,12 @@ import numpy as np
 
 from serving.item_index import ItemIndex, build_index
 from serving.items import ItemTable
-from training.candidates import ALSCandidates, CandidateGenerator, UnionCandidates, _top_n
+from training.candidates import (
+    ALSCandidates,
+    CandidateGenerator,
+    UnionCandidates,
+    top_n_of_row,
+)
 
 
 @dataclass(frozen=True)
@@ -95,9 +100,7 @@ class CandidateRetriever:
             else:
                 scores = generator._scores(np.zeros(1, np.int64)).astype(np.float32)
             scores[0, cols] = -np.inf
-            top, values = _top_n(scores, self.n)
-            keep = values[0] > -np.inf
-            per_generator.append(self._rows(to_row, top[0][keep], values[0][keep]))
+            per_generator.append(self._rows(to_row, *top_n_of_row(scores[0], self.n)))
         return self._merge(per_generator if from_items else [])
 
     @staticmethod
@@ -142,10 +145,8 @@ class CandidateRetriever:
         weights = getattr(generator, "weights", None)
         if isinstance(weights, np.ndarray):  # dense item-to-item: x_u @ W over seen rows
             values = csr.data[csr.indptr[user]:csr.indptr[user + 1]]
-            scores = (values.astype(np.float32) @ weights[seen]).reshape(1, -1)
+            scores = values.astype(np.float32) @ weights[seen]
         else:
-            scores = generator._scores(np.array([user])).astype(np.float32, copy=True)
-        scores[0, seen] = -np.inf
-        cols, values = _top_n(scores, self.n)
-        keep = values[0] > -np.inf
-        return cols[0][keep], values[0][keep]
+            scores = generator._scores(np.array([user]))[0].astype(np.float32, copy=True)
+        scores[seen] = -np.inf
+        return top_n_of_row(scores, self.n)

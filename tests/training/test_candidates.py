@@ -21,6 +21,8 @@ from training.candidates import (
     ItemKNNCandidates,
     PopularityCandidates,
     UnionCandidates,
+    _top_n,
+    top_n_of_row,
 )
 
 BLOCK = 20
@@ -182,3 +184,18 @@ def test_union_candidates(world: pd.DataFrame, tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match="unique"):
         UnionCandidates([PopularityCandidates(), PopularityCandidates()], 3)
+
+
+@pytest.mark.parametrize("n", [1, 5, 40, 60])
+def test_top_n_of_row_equals_the_batch_selection(n: int) -> None:
+    rng = np.random.default_rng(n)
+    for _ in range(200):
+        # few distinct values: ties everywhere, also across the cut-off; some excluded
+        scores = rng.integers(0, 6, size=50).astype(np.float32)
+        scores[rng.random(50) < 0.2] = -np.inf
+        cols, values = _top_n(scores[None, :], n)
+        keep = values[0] > -np.inf
+        got_cols, got_values = top_n_of_row(scores, n)
+        np.testing.assert_array_equal(got_cols, cols[0][keep])
+        np.testing.assert_array_equal(got_values, values[0][keep])
+        assert list(got_values) == sorted(got_values, reverse=True)
