@@ -28,6 +28,20 @@ from serving.breaker import Breaker
 logger = logging.getLogger(__name__)
 
 PREFIX = "recsys:recs:"
+
+# KEYS: the user's cache hash, another hash; ARGV: the variant, then that hash's fields.
+# A fresh cached value: {1, gen, body}; otherwise {0, gen, HMGET of the other hash}.
+_LOOKUP = """
+local cached = redis.call('HMGET', KEYS[1], ARGV[1], 'gen')
+local gen = cached[2] or '0'
+if cached[1] then
+  local bar = string.find(cached[1], '|', 1, true)
+  if bar and string.sub(cached[1], 1, bar - 1) == gen then
+    return {1, gen, string.sub(cached[1], bar + 1)}
+  end
+end
+return {0, gen, redis.call('HMGET', KEYS[2], unpack(ARGV, 2))}
+"""
 _ERRORS = (redis.RedisError, OSError)
 
 
@@ -42,6 +56,7 @@ class ResponseCache:
             url, socket_timeout=timeout, socket_connect_timeout=timeout,
             retry=Retry(NoBackoff(), 0),
         )
+        self._lookup = self.client.register_script(_LOOKUP)
         self._pending: queue.SimpleQueue[tuple[str, str, bytes, bytes]] | None = None
         self._unwritten = 0  # queued puts not yet written, guarded by _written
         self._written = threading.Condition()
@@ -64,6 +79,33 @@ class ResponseCache:
             return None, gen
         stamp, _, body = value.partition(b"|")
         return (body if stamp == gen else None), gen
+
+    def get_along(
+        self, user_id: str, variant: str, hash_read: tuple[bytes, list] | None
+    ) -> tuple[bytes | None, bytes, list | None]:
+        """:meth:`get`, plus, on a miss, the reply to ``hash_read`` (a key of the same
+        Redis and its fields, read with HMGET): None on a hit, when not asked, or when
+        Redis failed.
+
+        One command either way (:data:`_LOOKUP`, a server-side script): a hit returns just
+        the body, a miss the generation and the hash. The request path reads the user's
+        online features this way; a miss needs them, and one round trip instead of two
+        saves a tenth of a millisecond on this machine's loopback.
+        """
+        if hash_read is None or not self.ttl:
+            body, gen = self.get(user_id, variant) if self.ttl else (None, b"")
+            return body, gen, None
+        if not self.breaker.allow():
+            return None, b"", None
+        key, fields = hash_read
+        try:
+            hit, gen, payload = self._lookup(keys=[PREFIX + user_id, key],
+                                             args=[variant, *fields])
+        except _ERRORS as exc:
+            self._failed(exc)
+            return None, b"", None
+        self.breaker.succeeded()
+        return (payload, gen, None) if hit else (None, gen, payload)
 
     def put(self, user_id: str, variant: str, gen: bytes, body: bytes) -> None:
         """Store ``body`` stamped with ``gen`` (queued when writing behind)."""

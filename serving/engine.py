@@ -96,12 +96,18 @@ class Engine:
         popular = self.items.positions(self.recommender.popular_items(500))
         self._popular = popular[popular >= 0]
 
-    def recommend(self, query: Query, timings: dict[str, float] | None = None) -> RecommendResponse:
-        """Top ``query.n`` items for the user; the popularity fallback when it cannot rank."""
+    def recommend(self, query: Query, timings: dict[str, float] | None = None,
+                  features: list | None = None) -> RecommendResponse:
+        """Top ``query.n`` items for the user; the popularity fallback when it cannot rank.
+
+        ``features`` is the user's feature hash if the caller already read it
+        (:meth:`EntityFeatureReader.hash_read`); otherwise the engine reads it.
+        """
         start = time.perf_counter()
         timings = {} if timings is None else timings
         with stage("user_features", timings):
-            user = self._user_features(query.user_id)
+            user = (self._user_features(query.user_id) if features is None
+                    else self.user_reader.decode(features))
         if user is None:
             return self._fallback(query, np.empty(0, np.int64), [], "online store unavailable",
                                   start)

@@ -88,13 +88,16 @@ class RecommendationService:
         start = time.perf_counter()
         engine, query = self.engine_for(query)
         key = query.cache_key(engine.model_version)
-        body, generation = self.cache.get(query.user_id, key)
+        # the user's features come in the cache lookup's round trip when Redis is shared
+        reader = engine.user_reader
+        along = reader.hash_read(query.user_id) if reader.shares_server(self.cache.client) else None
+        body, generation, features = self.cache.get_along(query.user_id, key, along)
         if body is not None:
             CACHE.labels(result="hit").inc()
             outcome = "cached"
         else:
             CACHE.labels(result="miss").inc()
-            response = engine.recommend(query)
+            response = engine.recommend(query, features=features)
             body = response.model_dump_json(exclude={"cached", "latency_ms"}).encode()
             if not response.fallback:
                 self.cache.put(query.user_id, key, generation, body)

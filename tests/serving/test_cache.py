@@ -63,3 +63,31 @@ def test_write_behind_value_landing_after_an_event_is_not_served(redis_url: str)
     cache.put(user, "v1", gen, b"stale")
     assert cache.flush(timeout=5)
     assert cache.get(user, "v1")[0] is None
+
+
+def test_lookup_along_gives_the_body_on_a_hit_and_the_other_hash_on_a_miss(
+    redis_url: str,
+) -> None:
+    import redis
+
+    cache = ResponseCache(redis_url, ttl=30, breaker=Breaker())
+    user = f"cache-{uuid.uuid4().hex}"
+    other = f"features-{user}".encode()
+    redis.Redis.from_url(redis_url).hset(other, mapping={b"f1": b"a|b", b"f2": b"2"})
+    read = (other, [b"f1", b"missing", b"f2"])
+    body, gen, values = cache.get_along(user, "v1", read)
+    assert (body, gen, values) == (None, b"0", [b"a|b", None, b"2"])
+    cache.put(user, "v1", gen, b'{"items":["x|y"]}')  # a body may hold the separator
+    assert cache.get_along(user, "v1", read) == (b'{"items":["x|y"]}', b"0", None)
+    assert cache.get_along(user, "v2", read)[2] == [b"a|b", None, b"2"]
+    assert cache.invalidate([user])  # the user's event: the stored body is stale now
+    assert cache.get_along(user, "v1", read) == (None, b"1", [b"a|b", None, b"2"])
+    assert cache.get_along(user, "v1", None) == (None, b"1", None)
+    off = ResponseCache(redis_url, ttl=0, breaker=Breaker())  # cache disabled: no lookup
+    assert off.get_along(user, "v1", read) == (None, b"", None)
+
+
+def test_lookup_along_without_redis_is_a_miss_without_values() -> None:
+    cache = ResponseCache(f"redis://127.0.0.1:{free_port()}/0", ttl=30, breaker=Breaker(60))
+    assert cache.get_along("u1", "v1", (b"k", [b"f"])) == (None, b"", None)
+    assert cache.breaker.is_open
