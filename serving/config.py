@@ -23,6 +23,11 @@ class ServingSettings(BaseSettings):
     cache_ttl_seconds: int = Field(
         default=300, ge=0, description="Lifetime of a cached response; 0 disables the cache."
     )
+    cache_write_linger_seconds: float = Field(
+        default=0.005, ge=0.0, le=1.0,
+        description="The cache writer waits this long after a put to write the puts of that "
+        "window in one round trip.",
+    )
     diversity: float = Field(
         default=0.0, ge=0.0, le=1.0,
         description="MMR weight of diversity against ranker relevance (0: pure relevance).",

@@ -79,7 +79,8 @@ class RecommendationService:
         self.models = ModelHolder(self.settings, self.serving, breaker)
         self.cache = ResponseCache(self.redis_url, self.serving.cache_ttl_seconds, breaker,
                                    timeout=self.serving.redis_timeout_seconds,
-                                   write_behind=True)
+                                   write_behind=True,
+                                   linger=self.serving.cache_write_linger_seconds)
         self.models.start()
         freeze_heap()
 

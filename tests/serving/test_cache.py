@@ -91,3 +91,16 @@ def test_lookup_along_without_redis_is_a_miss_without_values() -> None:
     cache = ResponseCache(f"redis://127.0.0.1:{free_port()}/0", ttl=30, breaker=Breaker(60))
     assert cache.get_along("u1", "v1", (b"k", [b"f"])) == (None, b"", None)
     assert cache.breaker.is_open
+
+
+def test_lingering_writer_gathers_the_window_into_one_batch(redis_url: str) -> None:
+    cache = ResponseCache(redis_url, ttl=30, breaker=Breaker(), write_behind=True, linger=0.2)
+    writes: list[int] = []
+    write = cache._write
+    cache._write = lambda puts: (writes.append(len(puts)), write(puts))  # type: ignore[method-assign]
+    users = [f"cache-{uuid.uuid4().hex}" for _ in range(5)]
+    for user in users:
+        cache.put(user, "v1", b"0", user.encode())
+    assert cache.flush(timeout=5)
+    assert writes == [5]  # one round trip for the five puts queued within the window
+    assert [cache.get(user, "v1")[0] for user in users] == [u.encode() for u in users]
