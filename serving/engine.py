@@ -130,8 +130,9 @@ class Engine:
         with stage("rerank", timings):
             picked = rerank(self.items, candidates.rows, scores, query.n, query.diversity,
                             query.max_per_category)
-        rows = candidates.rows[picked]
-        return self._response(query, rows, scores[picked], recent, start)
+        with stage("explain", timings):  # reasons and the response model
+            rows = candidates.rows[picked]
+            return self._response(query, rows, scores[picked], recent, start)
 
     def record(self, events: Sequence[Event]) -> list[str]:
         """Append events durably to the log, then push them online; returns the users pushed.

@@ -24,7 +24,7 @@ from serving.endpoint_labels import label_endpoints_by_route
 from serving.engine import Engine
 from serving.experiments import assign
 from serving.gc_pauses import freeze_heap, install_timeout_fix
-from serving.metrics import CACHE, EXPERIMENT_REQUESTS, REQUEST_SECONDS
+from serving.metrics import CACHE, EXPERIMENT_REQUESTS, REQUEST_SECONDS, stage
 from serving.model_store import ModelHolder
 from serving.registry_view import UnknownModelVersionError, get_version, list_versions
 from serving.retrain import DagsterUnavailableError, launch_retrain
@@ -92,14 +92,16 @@ class RecommendationService:
         # the user's features come in the cache lookup's round trip when Redis is shared
         reader = engine.user_reader
         along = reader.hash_read(query.user_id) if reader.shares_server(self.cache.client) else None
-        body, generation, features = self.cache.get_along(query.user_id, key, along)
+        with stage("lookup", {}):  # the cache, with the user's features on a miss
+            body, generation, features = self.cache.get_along(query.user_id, key, along)
         if body is not None:
             CACHE.labels(result="hit").inc()
             outcome = "cached"
         else:
             CACHE.labels(result="miss").inc()
             response = engine.recommend(query, features=features)
-            body = response.model_dump_json(exclude={"cached", "latency_ms"}).encode()
+            with stage("serialize", {}):
+                body = response.model_dump_json(exclude={"cached", "latency_ms"}).encode()
             if not response.fallback:
                 self.cache.put(query.user_id, key, generation, body)
             outcome = "fallback" if response.fallback else "ranked"
