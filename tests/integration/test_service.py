@@ -447,3 +447,58 @@ def test_new_user_is_personalized_from_the_items_of_their_session(
     assert len(ids) == 5 and not set(ids) & set(viewed)
     assert ids != [item["item_id"] for item in before["items"]]
     assert any(item["reason"].startswith("because you interacted with") for item in after["items"])
+
+
+def test_docs_describe_the_rest_api(client: TestClient) -> None:
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/v1/recs/{user_id}", "/events", "/api/v1/recs/train"} <= set(paths)
+
+
+def test_train_launches_the_dagster_retrain_job_and_returns_its_run(
+    client: TestClient, platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Last in the module: the run it starts retrains and registers a new model version."""
+    from dagster import DagsterInstance, DagsterRunStatus
+
+    import serving.service as service_module
+    from training.settings import PROJECT_ROOT
+
+    port = free_port()
+    webserver = subprocess.Popen(
+        [os.path.join(os.path.dirname(sys.executable), "dagster-webserver"),
+         "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
+        cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/server_info", timeout=2).is_success:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert webserver.poll() is None and time.monotonic() < deadline, "no webserver"
+            time.sleep(0.5)
+        launch = service_module.launch_retrain
+        monkeypatch.setattr(
+            service_module, "launch_retrain",
+            lambda settings: launch(settings.model_copy(update={"dagster_port": port})),
+        )
+        response = client.post("/api/v1/recs/train")
+        assert response.status_code == 202, response.text
+        body = response.json()
+        assert body["job"] == "retrain_job"
+        instance = DagsterInstance.get()
+        deadline = time.monotonic() + 300
+        while True:
+            run = instance.get_run_by_id(body["run_id"])
+            assert run is not None and run.job_name == "retrain_job"
+            if run.is_finished or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert run.status == DagsterRunStatus.SUCCESS
+    finally:
+        webserver.terminate()
+        webserver.wait(timeout=30)
