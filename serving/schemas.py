@@ -1,8 +1,8 @@
 """Request and response bodies of the HTTP API."""
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from training.schema import ContextValue, Event
 
@@ -68,6 +68,20 @@ class EventsRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     events: list[Event] = Field(min_length=1, max_length=1000)
+
+
+def _events_shape(body: Any) -> str:
+    if isinstance(body, EventsRequest) or (isinstance(body, dict) and "events" in body):
+        return "batch"
+    return "event"
+
+
+EventsBody = Annotated[
+    Annotated[EventsRequest, Tag("batch")] | Annotated[Event, Tag("event")],
+    Discriminator(_events_shape),
+]
+"""``POST /events`` body: a batch when it has ``events``, else one event; a 422 then names
+the bad fields of that shape only, not of both."""
 
 
 class EventsResponse(BaseModel):

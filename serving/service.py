@@ -29,6 +29,7 @@ from serving.model_store import ModelHolder
 from serving.registry_view import UnknownModelVersionError, get_version, list_versions
 from serving.retrain import DagsterUnavailableError, launch_retrain
 from serving.schemas import (
+    EventsBody,
     EventsRequest,
     EventsResponse,
     ModelsResponse,
@@ -39,7 +40,7 @@ from serving.schemas import (
     TrainResponse,
 )
 from training.redis_server import resolve_redis
-from training.schema import ContextValue, Event
+from training.schema import ContextValue
 from training.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -191,7 +192,7 @@ class RecommendationService:
         return Response(self.answer(query), media_type="application/json")
 
     @app.post("/events", response_model=EventsResponse, status_code=202)
-    def events(self, body: Annotated[EventsRequest | Event, Body()]) -> EventsResponse:
+    def events(self, body: Annotated[EventsBody, Body()]) -> EventsResponse:
         """Log events durably, push them online, and invalidate the users' cached lists."""
         batch = body.events if isinstance(body, EventsRequest) else [body]
         engine = self.models.engine
