@@ -3,9 +3,13 @@
 import gc
 import os
 import socket
+import subprocess
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 
 from training.redis_server import resolve_redis, stop_embedded
@@ -16,6 +20,29 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextmanager
+def running_server(
+    command: list[str], ready_url: str, timeout: float = 180, **popen: object
+) -> Iterator[subprocess.Popen]:
+    """Start ``command``, yield once ``ready_url`` answers 2xx, terminate it on exit."""
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **popen)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(ready_url, timeout=2).is_success:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"{command[0]} did not answer {ready_url} (exit code {proc.poll()})")
+            time.sleep(0.5)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ import pytest
 import redis
 from starlette.testclient import TestClient
 
-from tests.conftest import free_port
+from tests.conftest import free_port, running_server
 from tests.integration.conftest import Platform
 from training.event_log import EventLog
 from training.redis_server import resolve_redis, stop_embedded
@@ -125,27 +125,14 @@ def test_bentoml_serve_answers_over_http(platform: Platform, tmp_path) -> None: 
     # Its own metrics folder: `bentoml serve` empties it at start, which would hide the
     # metrics of the in-process service of the other tests.
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
-    proc = subprocess.Popen(
+    with running_server(
         [bentoml, "serve", "serving.service:RecommendationService", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("bentoml serve did not become ready")
+        f"http://127.0.0.1:{port}/health/ready", timeout=120, env=env,
+    ):
         user = active_user(platform)
         body = httpx.get(f"http://127.0.0.1:{port}/api/v1/recs/{user}?limit=3", timeout=10).json()
         assert len(body["items"]) == 3 and body["fallback"] is False
         assert httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).status_code == 200
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 # --- Caching, filters, control endpoints, degradation and hot reload -----------------------
@@ -469,21 +456,12 @@ def test_train_launches_the_dagster_retrain_job_and_returns_its_run(
     from training.settings import PROJECT_ROOT
 
     port = free_port()
-    webserver = subprocess.Popen(
-        [os.path.join(os.path.dirname(sys.executable), "dagster-webserver"),
-         "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
-        cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/server_info", timeout=2).is_success:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert webserver.poll() is None and time.monotonic() < deadline, "no webserver"
-            time.sleep(0.5)
+    dagster_webserver = os.path.join(os.path.dirname(sys.executable), "dagster-webserver")
+    with running_server(
+        [dagster_webserver, "-w", str(PROJECT_ROOT / "workspace.yaml"),
+         "-h", "127.0.0.1", "-p", str(port)],
+        f"http://127.0.0.1:{port}/server_info", cwd=PROJECT_ROOT,
+    ):
         launch = service_module.launch_retrain
         monkeypatch.setattr(
             service_module, "launch_retrain",
@@ -502,6 +480,3 @@ def test_train_launches_the_dagster_retrain_job_and_returns_its_run(
                 break
             time.sleep(1)
         assert run.status == DagsterRunStatus.SUCCESS
-    finally:
-        webserver.terminate()
-        webserver.wait(timeout=30)
