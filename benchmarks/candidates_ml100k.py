@@ -22,15 +22,12 @@ from typing import Any
 
 import pandas as pd
 
-from training.candidates import (
-    ALSCandidates,
-    CandidateGenerator,
-    EASECandidates,
-    ItemKNNCandidates,
-    PopularityCandidates,
-)
-from training.metrics import evaluate_rankings
-from training.splits import stratified_split
+from recsys.evaluation.metrics import evaluate_rankings
+from recsys.evaluation.splits import stratified_split
+from recsys.models.als import ALSCandidates
+from recsys.models.generator import CandidateGenerator
+from recsys.models.item_to_item import EASECandidates, ItemKNNCandidates
+from recsys.models.popularity import PopularityCandidates
 
 logger = logging.getLogger(__name__)
 

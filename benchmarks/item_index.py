@@ -2,7 +2,8 @@
 
 For catalogs of ``--sizes`` items with ``--factors``-dimensional clustered factors (ALS
 factors of a catalog with tastes group the same way), times one user's top-``--k`` search
-of :class:`serving.item_index.ExactIndex` and :class:`~serving.item_index.IVFIndex` (median
+of :class:`~recsys.models.item_index.ExactIndex` and :class:`~recsys.models.item_index.IVFIndex`
+(median
 over ``--queries`` users, 50 seen items excluded) and the IVF recall of the exact top-k.
 Prints one JSON object per size on stdout. ``python -m benchmarks.item_index``.
 """
@@ -17,7 +18,7 @@ import time
 
 import numpy as np
 
-from serving.item_index import ExactIndex, IVFIndex
+from recsys.models.item_index import ExactIndex, IVFIndex
 
 
 def clustered(n: int, dim: int, seed: int) -> np.ndarray:

@@ -45,7 +45,7 @@ import httpx
 import pandas as pd
 
 from benchmarks.serving_wrk import run_wrk
-from training.settings import PROJECT_ROOT, get_settings
+from recsys.platform.settings import PROJECT_ROOT, get_settings
 
 BENTOML = str(Path(sys.executable).with_name("bentoml"))
 
@@ -102,8 +102,8 @@ def clear_response_cache() -> int:
     """Start cold: drop the cached responses a previous run left (they live for the TTL)."""
     import redis
 
+    from recsys.platform.redis_server import resolve_redis
     from serving.cache import PREFIX
-    from training.redis_server import resolve_redis
 
     client = redis.Redis.from_url(resolve_redis(get_settings()).url)
     keys = list(client.scan_iter(match=PREFIX + "*", count=1000))

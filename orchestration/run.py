@@ -13,7 +13,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from training.settings import get_settings
+from recsys.platform.settings import get_settings
 
 logger = logging.getLogger("orchestration.run")
 
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     import dagster as dg
 
     from orchestration.definitions import defs
-    from training.event_log import EventLog
+    from recsys.events.event_log import EventLog
 
     instance = dg.DagsterInstance.get()
     if args.source != "none":

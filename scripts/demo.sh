@@ -13,7 +13,7 @@ stop() {
     kill "$(cat $RUN/service.pid)" 2>/dev/null || true
     rm -f $RUN/service.pid
   fi
-  $BIN/python -c "from training.redis_server import stop_embedded; stop_embedded()" || true
+  $BIN/python -c "from recsys.platform.redis_server import stop_embedded; stop_embedded()" || true
 }
 if [[ ${1:-} == stop ]]; then stop; exit 0; fi
 
@@ -34,7 +34,7 @@ curl -sf "http://127.0.0.1:$PORT/health/ready" >/dev/null || {
   echo "service did not become ready; see $RUN/service.log"; tail -30 $RUN/service.log; exit 1; }
 
 user=$($BIN/python -c "
-import pandas as pd; from training.settings import get_settings
+import pandas as pd; from recsys.platform.settings import get_settings
 e = pd.read_parquet(get_settings().warehouse_dir / 'validated_events')
 print(e['user_id'].value_counts().index[0])")
 show() { echo; echo "\$ $*"; "$@"; echo; }

@@ -1,7 +1,7 @@
 """Settings of the service alone (prefix ``RECSYS_SERVING_``), read once from the environment.
 
 The platform-wide values (data directory, Redis, MLflow, model name) stay in
-:class:`training.settings.Settings`; these only tune the request path and the control plane.
+:class:`recsys.platform.settings.Settings`; these only tune the request path and the control plane.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """The request path of one model version: user features → candidates → filter → rank →
 re-rank → explain.
 
-Plain Python over the loaded :class:`training.recommender.Recommender`, the in-process
-:class:`~serving.items.ItemTable` and a Feast store, so it is tested without HTTP. A
+Plain Python over the loaded :class:`recsys.models.recommender.Recommender`, the in-process
+:class:`~recsys.features.item_table.ItemTable` and a Feast store, so it is tested without HTTP. A
 request makes one online read (the user's features, through the FeatureServices, in one
-Redis command: :mod:`serving.online_features`); every other input is in memory. A user
+Redis command: :mod:`recsys.features.online_reader`); every other input is in memory. A user
 the model never saw is served from the items of their session (pushed through Feast as
 they happen) once there are any. Every degradation is deliberate: an unknown user without
 a session, missing features or an unreachable online store give the popularity list
@@ -15,36 +15,25 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from feast import FeatureStore
-from feast.data_source import PushMode
 
+from recsys.features.item_table import ItemTable
+from recsys.features.names import RANKER_SERVICE, RECENT_ITEMS, SEEN_ITEMS, USER_CONTEXT_SERVICE
+from recsys.features.online_reader import EntityFeatureReader
+from recsys.features.reads import entity_feature_refs
+from recsys.models.recommender import Recommender
+from recsys.models.retrieval import CandidateRetriever
+from recsys.models.scoring import CandidateScorer
 from serving.breaker import Breaker
-from serving.items import ItemTable
 from serving.metrics import FALLBACKS, stage
-from serving.online_features import EntityFeatureReader
-from serving.ranking import Ranker
 from serving.reranking import rerank
-from serving.retrieval import CandidateRetriever
 from serving.schemas import RecommendedItem, RecommendResponse
-from training.event_log import EventLog
-from training.recommender import Recommender
-from training.retrieval import entity_feature_refs, online_entity_features
-from training.schema import Event
 
 logger = logging.getLogger(__name__)
-
-USER_CONTEXT_SERVICE = "user_context_v1"
-PUSH_SOURCE = "user_recent_push"
-RECENT_ITEMS = "user_recent__recent_items"
-RECENT_COUNT = "user_recent__recent_event_count"
-SEEN_ITEMS = "user_history__seen_items"
-RECENT_CAP = 20
 
 
 @dataclass(frozen=True)
@@ -77,22 +66,20 @@ class Engine:
     recommender: Recommender
     store: FeatureStore
     model_version: str
-    event_log: EventLog
     items: ItemTable
     breaker: Breaker = field(default_factory=Breaker)
     compiled_dir: Path | None = None  # where the compiled ranker is cached; None: LightGBM
     approximate_from: int = 100_000  # catalog size from which ALS retrieval uses faiss IVF
 
     def __post_init__(self) -> None:
-        self.ranker_service = str(self.recommender.manifest.get("feature_service", "ranker_v1"))
+        self.ranker_service = str(self.recommender.manifest.get("feature_service", RANKER_SERVICE))
         self.user_refs = entity_feature_refs(
             self.store, [self.ranker_service, USER_CONTEXT_SERVICE], "user_id"
         )
-        self.recent_refs = [r for r in self.user_refs if r.startswith("user_recent:")]
         self.user_reader = EntityFeatureReader(self.store, self.user_refs, "user_id")
         self.retriever = CandidateRetriever(self.recommender.candidates, self.items,
                                             self.approximate_from)
-        self.ranker = Ranker(self.recommender, self.items, self.compiled_dir)
+        self.scorer = CandidateScorer(self.recommender, self.items, self.compiled_dir)
         popular = self.items.positions(self.recommender.popular_items(500))
         self._popular = popular[popular >= 0]
 
@@ -126,47 +113,13 @@ class Engine:
         if not len(candidates):
             return self._fallback(query, seen, recent, "no candidate passes the filters", start)
         with stage("rank", timings):
-            scores = self.ranker.score(candidates, user)
+            scores = self.scorer.score(candidates, user)
         with stage("rerank", timings):
             picked = rerank(self.items, candidates.rows, scores, query.n, query.diversity,
                             query.max_per_category)
         with stage("explain", timings):  # reasons and the response model
             rows = candidates.rows[picked]
             return self._response(query, rows, scores[picked], recent, start)
-
-    def record(self, events: Sequence[Event]) -> list[str]:
-        """Append events durably to the log, then push them online; returns the users pushed.
-
-        The log append comes first: an acknowledged event is never lost even if the push
-        fails (the push error is raised after the append).
-        """
-        self.event_log.append_records(events)
-        return self.push(events)
-
-    def push(self, events: Sequence[Event]) -> list[str]:
-        """Push each user's new recent items (and count) through Feast's push source.
-
-        One batched online read of the users' current recent items, one push.
-        """
-        by_user: dict[str, list[Event]] = {}
-        for event in sorted(events, key=lambda e: e.timestamp):
-            by_user.setdefault(event.user_id, []).append(event)
-        users = list(by_user)
-        current = online_entity_features(self.store, self.recent_refs, "user_id", users)
-        rows = []
-        for i, user_id in enumerate(users):
-            recent = list(current.get(RECENT_ITEMS, [None] * len(users))[i] or [])
-            count = int(current.get(RECENT_COUNT, [None] * len(users))[i] or 0)
-            for event in by_user[user_id]:
-                recent = [event.item_id] + [r for r in recent if r != event.item_id]
-            rows.append({
-                "user_id": user_id,
-                "event_timestamp": pd.Timestamp(by_user[user_id][-1].timestamp),
-                "recent_items": recent[:RECENT_CAP],
-                "recent_event_count": count + len(by_user[user_id]),
-            })
-        self.store.push(PUSH_SOURCE, pd.DataFrame(rows), to=PushMode.ONLINE)
-        return users
 
     def _user_features(self, user_id: str) -> dict[str, object] | None:
         """Every user feature of the ranker and context services in one online read."""

@@ -1,8 +1,8 @@
 """The engine being served, and its hot reload.
 
-At start the service loads the champion that the Dagster ``bento_model`` asset imported into
-BentoML's model store. A background thread then follows the MLflow ``champion`` alias and
-the Feast materialization of the item views: a new champion loads a new engine, a new
+At start the service loads the version the MLflow ``champion`` alias points at; a background
+thread then follows that alias (the one load path) and the Feast materialization of the item
+views: a new champion loads a new engine, a new
 materialization re-reads the item table; either is swapped in with one reference
 assignment, so a request in flight finishes on the engine it started with. Models that
 A/B experiments name by another alias (:mod:`serving.experiments`) are loaded from MLflow
@@ -16,33 +16,21 @@ import logging
 import threading
 from pathlib import Path
 
-import bentoml
 import mlflow
-from feast import FeatureStore
 from mlflow import MlflowClient
 
+from recsys.features.item_table import ItemTable, item_views_materialized_at
+from recsys.features.store import get_feature_store
+from recsys.models.recommender import Recommender
+from recsys.models.registry import CHAMPION, alias_version, load_recommender
+from recsys.platform.settings import Settings
 from serving.breaker import Breaker
 from serving.config import ServingSettings
 from serving.engine import Engine
-from serving.items import ItemTable
 from serving.metrics import MODEL_SWAPS, serving_version
 from serving.online_store import fail_fast
-from training.event_log import EventLog
-from training.feature_store import get_feature_store
-from training.recommender import Recommender
-from training.registry import CHAMPION, RecommenderPyfunc, alias_version, load_recommender
-from training.retrieval import entity_feature_refs
-from training.settings import Settings
 
 logger = logging.getLogger(__name__)
-
-
-def item_views_materialized_at(store: FeatureStore, service: str) -> object:
-    """End of the latest materialization of the item-keyed views of ``service``."""
-    views = {ref.split(":")[0] for ref in entity_feature_refs(store, [service], "item_id")}
-    ends = [end for view in views
-            for _, end in store.get_feature_view(view).materialization_intervals]
-    return max(ends, default=None)
 
 
 class ModelHolder:
@@ -55,8 +43,11 @@ class ModelHolder:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        recommender, version = self._from_bentoml_store()
-        self.engine = self.build(recommender, version)
+        version = self._alias_version(CHAMPION)
+        if version is None:
+            raise RuntimeError(f"model {settings.model_name!r} has no {CHAMPION!r} version in "
+                               f"MLflow at {settings.tracking_uri}: run the pipeline first")
+        self.engine = self.build(self._load(version), version)
         serving_version(version)
         self.arms: dict[str, Engine] = {}
         for alias in self._arm_aliases():
@@ -77,36 +68,33 @@ class ModelHolder:
 
     def _load_arm(self, alias: str) -> None:
         """Load (or reload on a new version) the model of ``alias``; keep serving on error."""
-        mlflow.set_tracking_uri(self.settings.tracking_uri)
-        found = alias_version(MlflowClient(), self.settings.model_name, alias)
-        if found is None:
+        version = self._alias_version(alias)
+        if version is None:
             logger.warning("experiment arm %r has no model version; the champion serves it",
                            alias)
             return
-        version = str(found.version)
         current = self.arms.get(alias)
         if current is not None and current.model_version == version:
             return
-        recommender = load_recommender(f"models:/{self.settings.model_name}/{version}")
-        self.arms[alias] = self.build(recommender, version)
+        self.arms[alias] = self.build(self._load(version), version)
         logger.info("experiment arm %r serves model version %s", alias, version)
 
-    def _from_bentoml_store(self) -> tuple[Recommender, str]:
-        model = bentoml.models.get(f"{self.settings.model_name}:latest")
-        wrapper = bentoml.mlflow.load_model(model).unwrap_python_model()
-        if not isinstance(wrapper, RecommenderPyfunc):
-            raise TypeError(f"{model.tag} is not a recommender model")
-        version = model.info.labels.get("mlflow_version", str(model.tag.version))
-        logger.info("serving %s (MLflow version %s)", model.tag, version)
-        return wrapper.recommender, version
+    def _alias_version(self, alias: str) -> str | None:
+        """The registered version ``alias`` points at, None when it points nowhere."""
+        mlflow.set_tracking_uri(self.settings.tracking_uri)
+        found = alias_version(MlflowClient(), self.settings.model_name, alias)
+        return None if found is None else str(found.version)
+
+    def _load(self, version: str) -> Recommender:
+        logger.info("loading %s version %s", self.settings.model_name, version)
+        return load_recommender(f"models:/{self.settings.model_name}/{version}")
 
     def build(self, recommender: Recommender, version: str) -> Engine:
         """An engine for ``recommender`` with a freshly read item table."""
         service = str(recommender.manifest.get("feature_service", self.settings.feature_service))
         items = ItemTable.load(self.store, recommender.catalog, recommender.item_vectors(),
                                service, item_views_materialized_at(self.store, service))
-        return Engine(recommender=recommender, store=self.store, model_version=version,
-                      event_log=EventLog(self.settings.event_log_dir), items=items,
+        return Engine(recommender=recommender, store=self.store, model_version=version, items=items,
                       breaker=self.breaker, compiled_dir=self._compiled_dir,
                       approximate_from=self.serving.approximate_from)
 
@@ -128,13 +116,9 @@ class ModelHolder:
         with self._lock:
             for alias in self._arm_aliases():
                 self._load_arm(alias)
-            mlflow.set_tracking_uri(self.settings.tracking_uri)
-            name = self.settings.model_name
-            champion = alias_version(MlflowClient(), name, CHAMPION)
-            version = None if champion is None else str(champion.version)
+            version = self._alias_version(CHAMPION)
             if version is not None and version != self.engine.model_version:
-                recommender = load_recommender(f"models:/{name}/{version}")
-                self.swap(self.build(recommender, version), "champion")
+                self.swap(self.build(self._load(version), version), "champion")
                 return "champion"
             self.store.refresh_registry()
             engine = self.engine

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from serving.items import ItemTable
+from recsys.features.item_table import ItemTable
 
 
 def rerank(

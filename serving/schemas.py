@@ -4,7 +4,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
-from training.schema import ContextValue, Event
+from recsys.events.schema import ContextValue, Event
 
 RecsType = Literal["personalized", "popular"]
 

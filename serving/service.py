@@ -16,6 +16,10 @@ from fastapi import Body, FastAPI, HTTPException, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import Field
 
+from recsys.events.event_log import EventLog
+from recsys.events.schema import ContextValue
+from recsys.platform.redis_server import resolve_redis
+from recsys.platform.settings import get_settings
 from serving import engine as request_path
 from serving.breaker import Breaker
 from serving.cache import ResponseCache
@@ -24,6 +28,7 @@ from serving.endpoint_labels import label_endpoints_by_route
 from serving.engine import Engine
 from serving.experiments import assign
 from serving.gc_pauses import freeze_heap, install_timeout_fix
+from serving.intake import EventIntake
 from serving.metrics import CACHE, EXPERIMENT_REQUESTS, REQUEST_SECONDS, stage
 from serving.model_store import ModelHolder
 from serving.registry_view import UnknownModelVersionError, get_version, list_versions
@@ -39,9 +44,6 @@ from serving.schemas import (
     RecsType,
     TrainResponse,
 )
-from training.redis_server import resolve_redis
-from training.schema import ContextValue
-from training.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +84,8 @@ class RecommendationService:
                                    timeout=self.serving.redis_timeout_seconds,
                                    write_behind=True,
                                    linger=self.serving.cache_write_linger_seconds)
+        self.intake = EventIntake(EventLog(self.settings.event_log_dir), self.models.store,
+                                  breaker, self.cache)
         self.models.start()
         freeze_heap()
 
@@ -151,7 +155,9 @@ class RecommendationService:
         """Top ``num_items`` for ``user_id`` (popular items, flagged, for unknown users)."""
         query = self.query(user_id, num_items, filters=filters, diversity=diversity,
                            max_per_category=max_per_category, experiment_id=experiment_id)
-        return RecommendResponse.model_validate_json(self.answer(query))
+        # The body is already JSON (cached or just serialized): BentoML passes a Response
+        # through, so it is not parsed back into the model only to be serialized again.
+        return Response(self.answer(query), media_type="application/json")  # type: ignore[return-value]
 
     @app.get("/api/v1/recs/models", response_model=ModelsResponse)
     def models_list(self) -> ModelsResponse:
@@ -195,19 +201,7 @@ class RecommendationService:
     def events(self, body: Annotated[EventsBody, Body()]) -> EventsResponse:
         """Log events durably, push them online, and invalidate the users' cached lists."""
         batch = body.events if isinstance(body, EventsRequest) else [body]
-        engine = self.models.engine
-        engine.event_log.append_records(batch)
-        users = sorted({event.user_id for event in batch})
-        pushed = 0
-        if engine.breaker.allow():
-            try:
-                pushed = len(engine.push(batch))
-                engine.breaker.succeeded()
-            except Exception as exc:  # logged durably already; the daily batch catches up
-                logger.warning("online push failed, events are in the log only: %s", exc)
-                engine.breaker.failed()
-        self.cache.invalidate(users)
-        return EventsResponse(accepted=len(batch), pushed_users=pushed)
+        return EventsResponse(accepted=len(batch), pushed_users=self.intake.accept(batch))
 
     @app.get("/health")
     def health(self) -> dict[str, str]:

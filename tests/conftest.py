@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from training.redis_server import resolve_redis, stop_embedded
-from training.settings import Settings, get_settings
+from recsys.platform.redis_server import resolve_redis, stop_embedded
+from recsys.platform.settings import Settings, get_settings
 
 
 def free_port() -> int:

@@ -5,9 +5,9 @@ Usage (from the project root)::
     python -m training.evaluate --data ../shared/data/ml-100k --protocol stratified \\
         --k 10 --seeds 3 --json
 
-For each seed the dataset is cut by the protocol (:mod:`training.protocols`), each model is
+For each seed the dataset is cut by the protocol (:mod:`recsys.evaluation.protocols`), each model is
 fitted on the training part and ranks the full catalogue for every test user known in
-training (:mod:`training.fold_runs`), and the metrics of :func:`training.metrics.
+training (:mod:`training.fold_runs`), and the metrics of :func:`recsys.evaluation.metrics.
 evaluate_rankings` are computed on the held-out items. The report gives, per model, the mean
 of every metric over the seeds, its sample standard deviation (``std``, 0 for one seed), and
 the mean fit and predict wall times in seconds. Feature tables live in a temporary Feast
@@ -29,11 +29,17 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from training.feature_snapshot import FeatureSnapshots
+from recsys.evaluation.metrics import evaluate_rankings
+from recsys.evaluation.protocols import (
+    PROTOCOLS,
+    TEST_FRACTION,
+    Fold,
+    binary_interactions,
+    make_fold,
+)
+from recsys.events.importers import FORMATS, load_dataset
+from recsys.features.snapshot import FeatureSnapshots
 from training.fold_runs import ModelRun, PipelineSettings, run_als, run_pipeline, run_popularity
-from training.importers import FORMATS, load_dataset
-from training.metrics import evaluate_rankings
-from training.protocols import PROTOCOLS, TEST_FRACTION, Fold, binary_interactions, make_fold
 
 logger = logging.getLogger(__name__)
 

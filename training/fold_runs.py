@@ -27,12 +27,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from training.candidates import ALSCandidates, PopularityCandidates
-from training.evaluation import pipeline_rankings
-from training.feature_snapshot import FeatureSnapshots
-from training.protocols import Fold, binary_interactions, feature_cutoff
-from training.ranker import RankerParams
-from training.recommender import CandidateParams, Recommender, build_candidates
+from recsys.evaluation.holdout import pipeline_rankings
+from recsys.evaluation.protocols import Fold, binary_interactions, feature_cutoff
+from recsys.features.snapshot import FeatureSnapshots
+from recsys.models.als import ALSCandidates
+from recsys.models.popularity import PopularityCandidates
+from recsys.models.ranker import RankerParams
+from recsys.models.recommender import CandidateParams, Recommender, build_candidates
 from training.train import TrainingConfig, ranker_lists
 from training.tuning import Trial, tune_candidates, tune_ranker
 

@@ -19,10 +19,11 @@ import numpy as np
 import pandas as pd
 from feast import FeatureStore
 
-from training.candidates import UnionCandidates
-from training.ranker import Ranker, RankerParams, feature_matrix
-from training.recommender import CandidateParams, Recommender, build_candidates
-from training.retrieval import historical_features
+from recsys.evaluation.windows import Windows, before, between
+from recsys.features.ranker_inputs import feature_matrix
+from recsys.models.ranker import Ranker, RankerParams
+from recsys.models.recommender import CandidateParams, Recommender, build_candidates
+from recsys.models.union import UnionCandidates
 
 logger = logging.getLogger(__name__)
 
@@ -60,53 +61,6 @@ class TrainingConfig:
         return flat
 
 
-@dataclass(frozen=True)
-class Windows:
-    """UTC cut points of the data window (see the module docstring)."""
-
-    start: pd.Timestamp
-    label_start: pd.Timestamp
-    holdout_start: pd.Timestamp
-    end: pd.Timestamp
-
-    def as_dict(self) -> dict[str, str]:
-        return {k: v.isoformat() for k, v in asdict(self).items()}
-
-
-def time_windows(interactions: pd.DataFrame, config: TrainingConfig) -> Windows:
-    """Cut the interactions' time span at day boundaries by the configured fractions."""
-    ts = interactions["timestamp"]
-    start, end = ts.min(), ts.max()
-    holdout = ts.quantile(1 - config.holdout_fraction).ceil("D")
-    label = ts[ts < holdout].quantile(1 - config.label_fraction).ceil("D")
-    if not start < label < holdout <= end:
-        raise ValueError(
-            f"data window {start}..{end} too short to cut label ({label}) and holdout "
-            f"({holdout}) days; it needs several days of events"
-        )
-    return Windows(start=start, label_start=label, holdout_start=holdout, end=end)
-
-
-def before(interactions: pd.DataFrame, cut: pd.Timestamp) -> pd.DataFrame:
-    return interactions[interactions["timestamp"] < cut]
-
-
-def between(interactions: pd.DataFrame, lo: pd.Timestamp, hi: pd.Timestamp) -> pd.DataFrame:
-    ts = interactions["timestamp"]
-    return interactions[(ts >= lo) & (ts < hi)]
-
-
-def ranked_candidates(
-    candidates: UnionCandidates, users: list[str], store: FeatureStore, as_of: pd.Timestamp,
-    service: str,
-) -> pd.DataFrame:
-    """Candidate rows of ``users`` with the service's features as known at ``as_of``."""
-    frame = candidates.candidates(users)
-    if frame.empty:
-        return frame
-    return historical_features(store, frame, as_of, service)
-
-
 def _relevance(frame: pd.DataFrame, future: pd.DataFrame) -> np.ndarray:
     """Graded relevance: 0 not chosen, 1 interacted, 2 strongly (weight of a purchase+)."""
     weights = future.groupby(["user_id", "item_id"])["weight"].sum()
@@ -122,7 +76,7 @@ class RankerLists:
     Attributes
     ----------
     X
-        Ranker inputs (:func:`training.ranker.feature_matrix`).
+        Ranker inputs (:func:`recsys.models.ranker.feature_matrix`).
     relevance
         Label of each row (0: the user did not choose the candidate).
     users
@@ -157,7 +111,7 @@ def ranker_lists(
     users = sorted(set(label_interactions["user_id"]))
     if len(users) > config.max_ranker_users:
         users = sorted(rng.choice(users, config.max_ranker_users, replace=False).tolist())
-    frame = ranked_candidates(candidates, users, store, as_of, config.feature_service)
+    frame = candidates.featured_candidates(users, store, as_of, config.feature_service)
     frame["relevance"] = _relevance(frame, label_interactions)
     useful = frame.groupby("user_id")["relevance"].transform("max") > 0
     frame = frame[useful].sort_values("user_id", kind="stable").reset_index(drop=True)

@@ -3,7 +3,7 @@
 Each candidate generator is fitted on the validation fold's training events and scored by
 NDCG@k of its own top-k lists against the fold's held-out items; the best setting per
 generator wins (ties keep the earlier, simpler setting). The validation fold is carved from
-the training part of the evaluation fold (:meth:`training.protocols.Fold.validation`), so
+the training part of the evaluation fold (:meth:`recsys.evaluation.protocols.Fold.validation`), so
 test events never influence a choice. The ranker's settings and rounds are chosen by
 cross-validation over the validation fold's label users.
 """
@@ -19,11 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from training.candidates import ALSCandidates, CandidateGenerator, EASECandidates
-from training.metrics import evaluate_rankings
-from training.protocols import Fold, binary_interactions
-from training.ranker import Ranker, RankerParams
-from training.recommender import CandidateParams
+from recsys.evaluation.metrics import evaluate_rankings
+from recsys.evaluation.protocols import Fold, binary_interactions
+from recsys.models.als import ALSCandidates
+from recsys.models.generator import CandidateGenerator
+from recsys.models.item_to_item import EASECandidates
+from recsys.models.ranker import Ranker, RankerParams
+from recsys.models.recommender import CandidateParams
 from training.train import RankerLists
 
 logger = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from orchestration.defs.assets.deployment import ModelRelease, registered_model
 from orchestration.defs.assets.features import read_validated_events
 from orchestration.defs.assets.ingestion import validated_events
 from orchestration.defs.resources import PlatformStorage
-from training.data_quality import validate_events_frame
+from recsys.events.data_quality import validate_events_frame
 
 #: Largest share of a day's raw events that may be quarantined before the check warns.
 MAX_QUARANTINE_SHARE = 0.05

@@ -1,6 +1,6 @@
 """Dagster resources: the platform's storage, Feast, MLflow and Redis, built from settings.
 
-Every resource takes its values from :class:`training.settings.Settings` in
+Every resource takes its values from :class:`recsys.platform.settings.Settings` in
 :func:`build_resources`, the one place where the environment reaches the Dagster code.
 """
 
@@ -12,10 +12,10 @@ import mlflow
 from feast import FeatureStore
 from mlflow import MlflowClient
 
-from training.event_log import EventLog
-from training.feature_store import get_feature_store
-from training.redis_server import RedisTarget, resolve_redis
-from training.settings import Settings, get_settings
+from recsys.events.event_log import EventLog
+from recsys.features.store import get_feature_store
+from recsys.platform.redis_server import RedisTarget, resolve_redis
+from recsys.platform.settings import Settings, get_settings
 
 
 class PlatformStorage(dg.ConfigurableResource):

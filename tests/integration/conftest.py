@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from orchestration.run import main as run_platform
-from training.event_log import EventLog
-from training.settings import Settings, get_settings
+from recsys.events.event_log import EventLog
+from recsys.platform.settings import Settings, get_settings
 
 #: Rows that must be quarantined, each for a different reason.
 BAD_ROWS = pd.DataFrame({

@@ -3,11 +3,11 @@
 import pandas as pd
 import pytest
 
+from recsys.features.online_reader import EntityFeatureReader
+from recsys.features.reads import entity_feature_refs, online_entity_features
+from recsys.features.store import get_feature_store
 from serving.engine import USER_CONTEXT_SERVICE
-from serving.online_features import EntityFeatureReader
 from tests.integration.conftest import Platform
-from training.feature_store import get_feature_store
-from training.retrieval import entity_feature_refs, online_entity_features
 
 pytestmark = pytest.mark.integration
 

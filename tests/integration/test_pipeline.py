@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from recsys.features.store import get_feature_store
+from recsys.models.registry import CHALLENGER, CHAMPION
 from tests.integration.conftest import BAD_ROWS, Platform
-from training.feature_store import get_feature_store
-from training.registry import CHALLENGER, CHAMPION
 
 pytestmark = pytest.mark.integration
 
@@ -77,7 +77,7 @@ def test_feast_cli_apply_and_materialize_incremental(platform: Platform, redis_u
     repo = platform.settings.feature_repo_dir
     source = platform.settings.feature_repo_dir.parent / "cli-repo"
     source.mkdir(exist_ok=True)
-    from training.settings import PROJECT_ROOT
+    from recsys.platform.settings import PROJECT_ROOT
 
     for name in ("feature_store.yaml", "definitions.py"):
         (source / name).write_text((PROJECT_ROOT / "feature_repo" / name).read_text())

@@ -14,11 +14,11 @@ import pytest
 import redis
 from starlette.testclient import TestClient
 
+from recsys.events.event_log import EventLog
+from recsys.platform.redis_server import resolve_redis, stop_embedded
+from recsys.platform.settings import Settings
 from tests.conftest import free_port, running_server
 from tests.integration.conftest import Platform
-from training.event_log import EventLog
-from training.redis_server import resolve_redis, stop_embedded
-from training.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -325,8 +325,8 @@ def test_champion_swap_under_concurrent_requests_fails_none(platform: Platform) 
     import mlflow
     from mlflow import MlflowClient
 
+    from recsys.models.registry import CHAMPION, alias_version, log_recommender, promote
     from serving.service import RecommendationService
-    from training.registry import CHAMPION, alias_version, log_recommender, promote
 
     service = RecommendationService()
     name = platform.settings.model_name
@@ -378,9 +378,9 @@ def test_ab_experiment_serves_each_user_the_model_of_its_arm(
     import mlflow
     from mlflow import MlflowClient
 
+    from recsys.models.registry import CHALLENGER, CHAMPION, alias_version, log_recommender
     from serving.config import get_serving_settings
     from serving.service import RecommendationService
-    from training.registry import CHALLENGER, CHAMPION, alias_version, log_recommender
 
     name = platform.settings.model_name
     mlflow.set_tracking_uri(platform.settings.tracking_uri)
@@ -453,7 +453,7 @@ def test_train_launches_the_dagster_retrain_job_and_returns_its_run(
     from dagster import DagsterInstance, DagsterRunStatus
 
     import serving.service as service_module
-    from training.settings import PROJECT_ROOT
+    from recsys.platform.settings import PROJECT_ROOT
 
     port = free_port()
     dagster_webserver = os.path.join(os.path.dirname(sys.executable), "dagster-webserver")

@@ -8,7 +8,7 @@ import pytest
 
 from orchestration.defs.resources import PlatformStorage
 from orchestration.defs.sensors import event_log_sensor, inbox_sensor
-from training.event_log import EventLog
+from recsys.events.event_log import EventLog
 
 EXPECTED_ASSETS = {
     "event_source", "raw_events", "validated_events", "user_features", "item_features",

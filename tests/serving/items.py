@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from serving.items import ItemTable
+from recsys.features.item_table import ItemTable
 
 
 def item_table(n: int = 12, dim: int = 4, n_vocab: int = 5, seed: int = 0) -> ItemTable:

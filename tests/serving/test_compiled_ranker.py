@@ -6,7 +6,7 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
-from serving.compiled_ranker import CompiledRanker, compile_ranker
+from recsys.models.compiled_ranker import CompiledRanker, compile_ranker
 
 
 @pytest.fixture(scope="module")

@@ -3,10 +3,12 @@
 import numpy as np
 import pandas as pd
 
-from serving.item_index import ExactIndex, IVFIndex, build_index
-from serving.retrieval import CandidateRetriever
+from recsys.models.als import ALSCandidates
+from recsys.models.item_index import ExactIndex, IVFIndex, build_index
+from recsys.models.popularity import PopularityCandidates
+from recsys.models.retrieval import CandidateRetriever
+from recsys.models.union import UnionCandidates
 from tests.serving.items import item_table
-from training.candidates import ALSCandidates, PopularityCandidates, UnionCandidates
 
 
 def clustered_factors(n: int, dim: int = 16, seed: int = 0) -> np.ndarray:

@@ -3,9 +3,12 @@
 import numpy as np
 import pandas as pd
 
-from serving.retrieval import CandidateRetriever
+from recsys.models.als import ALSCandidates
+from recsys.models.item_to_item import EASECandidates
+from recsys.models.popularity import PopularityCandidates
+from recsys.models.retrieval import CandidateRetriever
+from recsys.models.union import UnionCandidates
 from tests.serving.items import item_table
-from training.candidates import ALSCandidates, EASECandidates, PopularityCandidates, UnionCandidates
 
 
 def retriever() -> CandidateRetriever:

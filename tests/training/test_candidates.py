@@ -13,17 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.candidates import (
-    ALSCandidates,
-    CandidateGenerator,
-    EASECandidates,
-    InteractionMatrix,
-    ItemKNNCandidates,
-    PopularityCandidates,
-    UnionCandidates,
-    _top_n,
-    top_n_of_row,
-)
+from recsys.models.als import ALSCandidates
+from recsys.models.generator import CandidateGenerator
+from recsys.models.item_to_item import EASECandidates, ItemKNNCandidates
+from recsys.models.matrix import InteractionMatrix
+from recsys.models.popularity import PopularityCandidates
+from recsys.models.topn import top_n, top_n_of_row
+from recsys.models.union import UnionCandidates
 
 BLOCK = 20
 N_PER_GROUP = 30
@@ -193,7 +189,7 @@ def test_top_n_of_row_equals_the_batch_selection(n: int) -> None:
         # few distinct values: ties everywhere, also across the cut-off; some excluded
         scores = rng.integers(0, 6, size=50).astype(np.float32)
         scores[rng.random(50) < 0.2] = -np.inf
-        cols, values = _top_n(scores[None, :], n)
+        cols, values = top_n(scores[None, :], n)
         keep = values[0] > -np.inf
         got_cols, got_values = top_n_of_row(scores, n)
         np.testing.assert_array_equal(got_cols, cols[0][keep])

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from training.data_quality import validate_events_frame
+from recsys.events.data_quality import validate_events_frame
 
 
 def frame(**overrides: list) -> pd.DataFrame:

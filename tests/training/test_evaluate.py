@@ -15,11 +15,11 @@ import pytest
 
 import training.fold_runs
 import training.tuning
+from recsys.evaluation.protocols import feature_cutoff, make_fold
+from recsys.events.importers import load_dataset
+from recsys.features.reads import historical_features
+from recsys.features.snapshot import FeatureSnapshots
 from training.evaluate import MODELS, main
-from training.feature_snapshot import FeatureSnapshots
-from training.importers import load_dataset
-from training.protocols import feature_cutoff, make_fold
-from training.retrieval import historical_features
 
 N_USERS, BLOCK, PER_USER = 200, 30, 14
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z

@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from training.event_log import EventLog
-from training.schema import EVENT_COLUMNS, EVENT_DTYPES, Event
-from training.synthetic import WorldConfig, generate_world
-from training.validation import validate_events
+from recsys.events.event_log import EventLog
+from recsys.events.schema import EVENT_COLUMNS, EVENT_DTYPES, Event
+from recsys.events.synthetic import WorldConfig, generate_world
+from recsys.events.validation import validate_events
 
 END = datetime(2024, 5, 4, tzinfo=UTC)
 

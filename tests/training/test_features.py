@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.features import build_item_table, build_user_tables, category_vocabulary
+from recsys.features.tables import build_item_table, build_user_tables, category_vocabulary
 
 T0 = pd.Timestamp("2026-03-01", tz="UTC")
 

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.importers import ColumnMapping, load_dataset, load_events_file, load_movielens
-from training.schema import EVENT_DTYPES, ITEM_DTYPES, USER_DTYPES
-from training.validation import validate_events
+from recsys.events.importers import ColumnMapping, load_dataset, load_events_file, load_movielens
+from recsys.events.schema import EVENT_DTYPES, ITEM_DTYPES, USER_DTYPES
+from recsys.events.validation import validate_events
 
 ML_100K = Path("/work/shared/data/ml-100k")
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from training.metrics import (
+from recsys.evaluation.metrics import (
     catalog_coverage,
     evaluate_rankings,
     hit_rate_at_k,

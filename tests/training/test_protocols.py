@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.protocols import (
+from recsys.evaluation.protocols import (
     binary_interactions,
     feature_cutoff,
     make_fold,

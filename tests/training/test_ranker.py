@@ -4,14 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.ranker import (
-    Ranker,
-    RankerFitError,
-    RankerParams,
-    category_match,
-    feature_matrix,
-    recent_similarity,
-)
+from recsys.features.ranker_inputs import category_match, feature_matrix, recent_similarity
+from recsys.models.ranker import Ranker, RankerFitError, RankerParams
 
 
 def lists(n_users: int, seed: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
@@ -44,17 +38,19 @@ def test_ranker_refuses_lists_without_positives() -> None:
 
 
 def test_category_match_averages_affinity_over_item_categories() -> None:
-    affinity = pd.Series([[0.7, 0.2, 0.1], [0.7, 0.2, 0.1], None])
-    categories = pd.Series([[0, 2], [], [1]])
-    assert np.allclose(category_match(affinity, categories), [0.4, 0.0, 0.0])
+    onehot = np.array([[1, 0, 1, 0], [0, 0, 0, 0], [0, 0, 0, 1]], dtype=np.float32)
+    # the last item's only category lies beyond the user's affinity vector: unknown
+    assert np.allclose(category_match([0.7, 0.2, 0.1], onehot), [0.4, 0.0, 0.0])
+    assert np.allclose(category_match(None, onehot), [0.0, 0.0, 0.0])
 
 
 def test_recent_similarity_uses_unit_vectors_and_skips_the_item_itself() -> None:
-    vectors = {"a": np.array([1.0, 0.0]), "b": np.array([0.0, 1.0]),
-               "c": np.array([0.6, 0.8])}
-    mean, best = recent_similarity(pd.Series(["c", "a"]),
-                                   pd.Series([["a", "b"], ["a"]]), vectors)
+    vectors = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], dtype=np.float32)  # a, b, c
+    has_vector = np.ones(3, dtype=bool)
+    mean, best = recent_similarity(vectors, has_vector, np.array([2, 0]), np.array([0, 1]))
     assert np.allclose(mean, [0.7, 0.0]) and np.allclose(best, [0.8, 0.0])
+    alone = recent_similarity(vectors, has_vector, np.array([0]), np.array([0, -1]))
+    assert np.allclose(alone, [[0.0], [0.0]])  # only itself and an unknown item: nothing
 
 
 def test_feature_matrix_keeps_numbers_and_derives_array_features() -> None:

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.ranker import Ranker, RankerFitError, RankerParams
+from recsys.models.ranker import Ranker, RankerFitError, RankerParams
 from training.train import RankerLists, fit_ranker
 from training.tuning import RANKER_GRID, tune_ranker
 

@@ -6,13 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.candidates import (
-    CandidateGenerator,
-    EASECandidates,
-    InteractionMatrix,
-    ItemKNNCandidates,
-    recency_weighted,
-)
+from recsys.models.generator import CandidateGenerator
+from recsys.models.item_to_item import EASECandidates, ItemKNNCandidates, recency_weighted
+from recsys.models.matrix import InteractionMatrix
 
 T0 = pd.Timestamp("2026-02-01", tz="UTC")
 

@@ -3,9 +3,14 @@
 import pytest
 import redis
 
+from recsys.platform.redis_server import (
+    ping,
+    resolve_redis,
+    stop_embedded,
+    to_feast_connection_string,
+)
+from recsys.platform.settings import Settings
 from tests.conftest import free_port
-from training.redis_server import ping, resolve_redis, stop_embedded, to_feast_connection_string
-from training.settings import Settings
 
 
 @pytest.mark.parametrize(("url", "expected"), [

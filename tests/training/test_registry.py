@@ -4,9 +4,10 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
-from training.interactions import to_interactions
-from training.recommender import CandidateParams, Recommender, build_candidates
-from training.registry import (
+from recsys.events.synthetic import WorldConfig, generate_world
+from recsys.features.interactions import to_interactions
+from recsys.models.recommender import CandidateParams, Recommender, build_candidates
+from recsys.models.registry import (
     CHAMPION,
     PREVIOUS,
     alias_version,
@@ -15,7 +16,6 @@ from training.registry import (
     promote,
     rollback,
 )
-from training.synthetic import WorldConfig, generate_world
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
-from training.schema import (
+from recsys.events.schema import (
     EVENT_COLUMNS,
     Event,
     EventBatch,

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.splits import Split, global_time_split, stratified_split, temporal_split
+from recsys.evaluation.splits import Split, global_time_split, stratified_split, temporal_split
 
 KEY = ["user_id", "item_id", "timestamp"]
 

@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.schema import EVENT_COLUMNS, EVENT_DTYPES, ITEM_DTYPES, USER_DTYPES
-from training.synthetic import CATEGORY_NAMES, DEVICES, World, WorldConfig, generate_world
-from training.validation import validate_events
+from recsys.events.schema import EVENT_COLUMNS, EVENT_DTYPES, ITEM_DTYPES, USER_DTYPES
+from recsys.events.synthetic import CATEGORY_NAMES, DEVICES, World, WorldConfig, generate_world
+from recsys.events.validation import validate_events
 
 END = datetime(2024, 6, 1, tzinfo=UTC)
 SMALL = WorldConfig(n_users=200, n_items=150, days=20, end=END, seed=7)

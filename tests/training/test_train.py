@@ -3,8 +3,8 @@
 import pandas as pd
 import pytest
 
-from training.evaluation import holdout_truth
-from training.train import TrainingConfig, time_windows
+from recsys.evaluation.holdout import holdout_truth
+from recsys.evaluation.windows import time_windows
 
 
 def interactions(days: int) -> pd.DataFrame:
@@ -14,7 +14,7 @@ def interactions(days: int) -> pd.DataFrame:
 
 
 def test_windows_cut_at_midnights_in_time_order() -> None:
-    w = time_windows(interactions(40), TrainingConfig(holdout_fraction=0.2, label_fraction=0.25))
+    w = time_windows(interactions(40), holdout_fraction=0.2, label_fraction=0.25)
     assert w.start < w.label_start < w.holdout_start <= w.end
     for cut in (w.label_start, w.holdout_start):
         assert cut == cut.floor("D")
@@ -23,7 +23,7 @@ def test_windows_cut_at_midnights_in_time_order() -> None:
 
 def test_too_short_a_window_fails_loudly() -> None:
     with pytest.raises(ValueError, match="too short"):
-        time_windows(interactions(1), TrainingConfig())
+        time_windows(interactions(1), holdout_fraction=0.15, label_fraction=0.15)
 
 
 def test_holdout_truth_drops_unknown_users_and_items_seen_in_training() -> None:

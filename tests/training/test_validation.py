@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.schema import EVENT_COLUMNS, EVENT_DTYPES, Event
-from training.validation import DUPLICATE_REASON, events_to_frame, validate_events
+from recsys.events.schema import EVENT_COLUMNS, EVENT_DTYPES, Event
+from recsys.events.validation import DUPLICATE_REASON, events_to_frame, validate_events
 
 
 def _raw_frame() -> pd.DataFrame:

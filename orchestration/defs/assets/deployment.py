@@ -8,9 +8,9 @@ import dagster as dg
 from orchestration.defs.assets.evaluation import Evaluation
 from orchestration.defs.assets.training import RankerArtifact, TrainingData
 from orchestration.defs.resources import MLflowResource, PlatformStorage
-from training.recommender import Recommender
-from training.registry import CHALLENGER, log_recommender, promote
-from training.settings import use_bentoml_home
+from recsys.models.recommender import Recommender
+from recsys.models.registry import CHALLENGER, log_recommender, promote
+from recsys.platform.settings import use_bentoml_home
 from training.train import fit_candidates, manifest
 
 

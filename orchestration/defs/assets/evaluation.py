@@ -10,9 +10,9 @@ import mlflow
 
 from orchestration.defs.assets.training import RankerArtifact, TrainingData
 from orchestration.defs.resources import FeastResource, MLflowResource
-from training.evaluation import evaluate
-from training.recommender import Recommender
-from training.registry import CHAMPION, alias_version
+from recsys.evaluation.holdout import evaluate
+from recsys.models.recommender import Recommender
+from recsys.models.registry import CHAMPION, alias_version
 from training.train import TrainingConfig, fit_candidates, manifest, train_pipeline
 
 

@@ -8,8 +8,9 @@ import pandas as pd
 
 from orchestration.defs.assets.ingestion import validated_events
 from orchestration.defs.resources import FeastResource, PlatformStorage
-from training.feature_store import apply_definitions, write_offline_table
-from training.features import build_item_table, build_user_tables
+from recsys.features.names import ITEM_STATS
+from recsys.features.store import apply_definitions, write_offline_table
+from recsys.features.tables import build_item_table, build_user_tables
 
 
 def read_validated_events(storage: PlatformStorage) -> pd.DataFrame:
@@ -39,7 +40,7 @@ def user_features(storage: PlatformStorage, feast: FeastResource) -> dg.Material
 def item_features(storage: PlatformStorage, feast: FeastResource) -> dg.MaterializeResult:
     """Item table of the offline store: popularity windows, trend, price, stock, categories."""
     table = build_item_table(read_validated_events(storage), read_catalog(storage))
-    write_offline_table("item_stats", table, repo_dir=feast.repo_dir)
+    write_offline_table(ITEM_STATS, table, repo_dir=feast.repo_dir)
     return dg.MaterializeResult(metadata={
         "rows": len(table), "items": int(table["item_id"].nunique())
     })

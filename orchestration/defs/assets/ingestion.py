@@ -8,9 +8,9 @@ import pandas as pd
 
 from orchestration.defs.partitions import daily_partitions, partition_days
 from orchestration.defs.resources import PlatformStorage
-from training.importers import load_dataset
-from training.synthetic import WorldConfig, generate_world
-from training.validation import validate_events
+from recsys.events.importers import load_dataset
+from recsys.events.synthetic import WorldConfig, generate_world
+from recsys.events.validation import validate_events
 
 
 class SourceConfig(dg.Config):

@@ -12,18 +12,12 @@ from orchestration.defs.assets.features import (
     read_validated_events,
 )
 from orchestration.defs.resources import FeastResource, PlatformStorage
-from training.candidates import UnionCandidates
-from training.interactions import to_interactions
-from training.ranker import Ranker, RankerParams
-from training.recommender import CandidateParams, Recommender
-from training.train import (
-    TrainingConfig,
-    Windows,
-    between,
-    fit_candidates,
-    time_windows,
-    train_ranker,
-)
+from recsys.evaluation.windows import Windows, between, time_windows
+from recsys.features.interactions import to_interactions
+from recsys.models.ranker import Ranker, RankerParams
+from recsys.models.recommender import CandidateParams, Recommender
+from recsys.models.union import UnionCandidates
+from training.train import TrainingConfig, fit_candidates, train_ranker
 
 _DEFAULTS = TrainingConfig()
 _CANDIDATES, _RANKER = _DEFAULTS.candidates, _DEFAULTS.ranker
@@ -39,7 +33,7 @@ class TrainingWindowConfig(dg.Config):
 
 
 class CandidateConfig(dg.Config):
-    """First-stage hyperparameters; defaults are :class:`training.recommender.CandidateParams`'s."""
+    """First-stage hyperparameters (defaults: :class:`~recsys.models.recommender.CandidateParams`)."""
 
     n_per_generator: int = _CANDIDATES.n_per_generator
     als_factors: int = _CANDIDATES.als_factors
@@ -50,7 +44,7 @@ class CandidateConfig(dg.Config):
 
 
 class RankerConfig(dg.Config):
-    """LambdaRank hyperparameters; defaults are :class:`training.ranker.RankerParams`'s."""
+    """LambdaRank hyperparameters; defaults are :class:`recsys.models.ranker.RankerParams`'s."""
 
     num_leaves: int = _RANKER.num_leaves
     learning_rate: float = _RANKER.learning_rate
@@ -94,7 +88,7 @@ def training_data(
         holdout_fraction=config.holdout_fraction, label_fraction=config.label_fraction,
         feature_service=config.feature_service, seed=config.seed,
     )
-    windows = time_windows(interactions, cfg)
+    windows = time_windows(interactions, cfg.holdout_fraction, cfg.label_fraction)
     context.add_output_metadata({
         "interactions": len(interactions),
         "users": int(interactions["user_id"].nunique()),

@@ -1,0 +1,138 @@
+"""Offline evaluation of the pipeline on a temporal holdout, against baselines.
+
+Protocol: the models see only interactions before ``holdout_start``; for every user with a
+holdout interaction who is known in training, each model ranks the full catalog, items seen
+in training removed; relevance is binary (an interaction in the holdout). Metrics come from
+:func:`recsys.evaluation.metrics.evaluate_rankings`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from feast import FeatureStore
+
+from recsys.evaluation.metrics import evaluate_rankings
+from recsys.evaluation.windows import Windows, before
+from recsys.models.popularity import PopularityCandidates
+from recsys.models.recommender import Recommender
+
+logger = logging.getLogger(__name__)
+
+KS = (1, 5, 10, 20)
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    """Metrics per model and k: ``table`` has one row per (model, k)."""
+
+    table: pd.DataFrame
+    k: int
+    n_users: int
+
+    def at_k(self, model: str, metric: str = "ndcg") -> float:
+        row = self.table[(self.table["model"] == model) & (self.table["k"] == self.k)]
+        if row.empty:
+            raise KeyError(f"no evaluation for model {model!r}")
+        return float(row[f"{metric}_at_k"].iloc[0])
+
+    def metrics(self, prefix: str = "") -> dict[str, float]:
+        """Flat ``<model>.<metric>_at_<k>`` values at the report's k, for MLflow."""
+        rows = self.table[self.table["k"] == self.k]
+        out = {}
+        for _, row in rows.iterrows():
+            for column in rows.columns.drop(["model", "k"]):
+                name = column.replace("_at_k", f"_at_{self.k}")
+                out[f"{prefix}{row['model']}.{name}"] = float(row[column])
+        return out
+
+    def plot(self, path: Path, metric: str = "ndcg") -> Path:
+        """A PNG of ``metric`` against k for each model."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for model, rows in self.table.groupby("model"):
+            ax.plot(rows["k"], rows[f"{metric}_at_k"], marker="o", label=model)
+        ax.set_xlabel("k")
+        ax.set_ylabel(f"{metric.upper()}@k")
+        ax.set_title(f"{metric.upper()}@k on the temporal holdout ({self.n_users} users)")
+        ax.legend()
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        return path
+
+
+def holdout_truth(interactions: pd.DataFrame, windows: Windows) -> dict[str, set[str]]:
+    """Holdout items per user known in training, items already seen in training removed."""
+    train = before(interactions, windows.holdout_start)
+    test = interactions[interactions["timestamp"] >= windows.holdout_start]
+    seen = set(zip(train["user_id"], train["item_id"], strict=True))
+    known = set(train["user_id"])
+    truth: dict[str, set[str]] = {}
+    for user, item in zip(test["user_id"], test["item_id"], strict=True):
+        if user in known and (user, item) not in seen:
+            truth.setdefault(user, set()).add(item)
+    return truth
+
+
+def pipeline_rankings(
+    model: Recommender, users: Sequence[str], store: FeatureStore, as_of: pd.Timestamp,
+    n: int, service: str,
+) -> dict[str, list[str]]:
+    """Top ``n`` per user from candidates → features as of ``as_of`` → ranker."""
+    frame = model.candidates.featured_candidates(list(users), store, as_of, service)
+    frame["_score"] = model.score(frame)
+    frame = frame.sort_values(["user_id", "_score"], ascending=[True, False], kind="stable")
+    top = frame.groupby("user_id", sort=False).head(n)
+    return {u: list(items) for u, items in top.groupby("user_id", sort=False)["item_id"]}
+
+
+def evaluate(
+    models: dict[str, Recommender], interactions: pd.DataFrame, windows: Windows,
+    store: FeatureStore, k: int = 10, service: str = "ranker_v1",
+) -> EvaluationReport:
+    """Rank the holdout users with popularity, ALS alone and each full pipeline in ``models``.
+
+    Every model in ``models`` must have been fitted on data before ``windows.holdout_start``.
+    """
+    truth = holdout_truth(interactions, windows)
+    if not truth:
+        raise ValueError("the holdout has no user known in training: nothing to evaluate")
+    users = sorted(truth)
+    train = before(interactions, windows.holdout_start)
+    popularity = PopularityCandidates().fit(train)
+    item_pop = popularity.interactions.item_popularity()
+    catalog_size = int(interactions["item_id"].nunique())
+    n = max(max(KS), k)
+    rankings: dict[str, dict[str, list[str]]] = {
+        "popularity": {u: r[0] for u, r in popularity.recommend(users, n).items()},
+    }
+    first = next(iter(models.values()))
+    rankings["als"] = {u: r[0] for u, r in first.generator("als").recommend(users, n).items()}
+    for name, model in models.items():
+        rankings[name] = pipeline_rankings(
+            model, users, store, windows.holdout_start, n, service
+        )
+    rows = []
+    for name, ranking in rankings.items():
+        for at in sorted({*KS, k}):
+            values = evaluate_rankings(ranking, truth, at, catalog_size, item_pop)
+            rows.append({"model": name, "k": at, **{
+                key.replace(f"_at_{at}", "_at_k"): val for key, val in values.items()
+                if key != "n_users"
+            }})
+    table = pd.DataFrame(rows)
+    logger.info("evaluation on %d users:\n%s", len(users),
+                table[table["k"] == k].to_string(index=False))
+    return EvaluationReport(table=table, k=k, n_users=len(users))
+
+

@@ -1,0 +1,182 @@
+"""The ranker's inputs: one definition of each feature for the batch frame and the request path.
+
+The ranker reads, for each (user, item) candidate: every scalar feature of the Feast
+FeatureService (full names, ``view__feature``), the candidate generators' scores and ranks,
+and features derived from Feast arrays: ``category_match`` (:func:`category_match`) and
+``recent_sim_mean`` / ``recent_sim_max`` (:func:`recent_similarity`). Training builds them over
+a frame of many users (:func:`feature_matrix`), the service over one user's candidates
+(:class:`OnlineInputs`); both call the same two functions per user, and the model stores the
+column order it was trained on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from recsys.features.item_table import ItemTable
+from recsys.features.names import AFFINITY, CATEGORY_IDS, RECENT_ITEMS
+
+KEYS = ("user_id", "item_id", "event_timestamp")
+DERIVED = ("category_match", "recent_sim_mean", "recent_sim_max")
+
+
+def category_match(affinity: object, onehot: np.ndarray) -> np.ndarray:
+    """Mean of one user's category ``affinity`` over each item's categories (0 when unknown).
+
+    ``onehot`` is the candidates' ``(n, vocabulary)`` category membership; category indices
+    beyond the user's affinity vector are ignored.
+    """
+    out = np.zeros(len(onehot), dtype=np.float32)
+    if affinity is None or len(affinity) == 0 or onehot.shape[1] == 0:  # type: ignore[arg-type]
+        return out
+    aff = np.asarray(affinity, dtype=np.float32)
+    width = min(len(aff), onehot.shape[1])
+    member = onehot[:, :width]
+    counts = member.sum(axis=1)
+    known = counts > 0
+    out[known] = (member[known] @ aff[:width]) / counts[known]
+    return out
+
+
+def recent_similarity(
+    vectors: np.ndarray, has_vector: np.ndarray, rows: np.ndarray, history: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and max cosine similarity of each candidate to the user's recent items.
+
+    ``vectors`` are unit-norm item embeddings (ALS item factors) with ``has_vector`` marking
+    the real ones; ``rows`` index the candidates and ``history`` the recent items into them
+    (-1 for an item without a row). Items without an embedding contribute nothing, a recent
+    item equal to the candidate is skipped, and a candidate with nothing left gets 0.
+    """
+    mean = np.zeros(len(rows), dtype=np.float32)
+    best = np.zeros(len(rows), dtype=np.float32)
+    history = history[history >= 0]
+    history = history[has_vector[history]]
+    if history.size == 0 or len(rows) == 0:
+        return mean, best
+    sims = vectors[rows] @ vectors[history].T
+    valid = rows[:, None] != history[None, :]
+    count = valid.sum(axis=1)
+    ok = (count > 0) & has_vector[rows]
+    mean[ok] = np.where(valid, sims, 0.0).sum(axis=1)[ok] / count[ok]
+    best[ok] = np.where(valid, sims, -np.inf).max(axis=1)[ok]
+    return mean, best
+
+
+def feature_matrix(
+    frame: pd.DataFrame, item_vectors: dict[str, np.ndarray] | None = None
+) -> pd.DataFrame:
+    """Numeric ranker inputs of many users' candidates joined with their Feast features.
+
+    Parameters
+    ----------
+    frame
+        One row per candidate: ``user_id``, ``item_id``, candidate columns
+        (``<generator>_score`` / ``_rank``) and the FeatureService's columns (full names).
+    item_vectors
+        Unit-norm item embeddings for the recent-items similarity features.
+    """
+    numeric = frame.drop(columns=[c for c in KEYS if c in frame.columns])
+    numeric = numeric.select_dtypes(include=["number", "bool"]).astype(np.float32)
+    with_category = AFFINITY in frame and CATEGORY_IDS in frame
+    if not with_category and RECENT_ITEMS not in frame:
+        return numeric
+    match = np.zeros(len(frame), dtype=np.float32)
+    sim_mean = np.zeros(len(frame), dtype=np.float32)
+    sim_max = np.zeros(len(frame), dtype=np.float32)
+    item_code, item_ids = pd.factorize(frame["item_id"])
+    onehot = _category_onehot(frame, item_code, len(item_ids)) if with_category else None
+    ids = list(item_vectors or {})
+    position = {item: i for i, item in enumerate(ids)}
+    vectors = np.zeros((len(ids) + 1, _dim(item_vectors)), dtype=np.float32)  # last: none
+    if ids:
+        vectors[:-1] = np.stack([np.asarray(item_vectors[i], dtype=np.float32) for i in ids])
+    has_vector = np.r_[np.ones(len(ids), bool), False]
+    vector_row = np.fromiter((position.get(i, len(ids)) for i in item_ids), np.int64,
+                             len(item_ids))
+    for rows in frame.groupby("user_id", sort=False).indices.values():
+        first = rows[0]
+        if onehot is not None:
+            match[rows] = category_match(frame[AFFINITY].iat[first], onehot[item_code[rows]])
+        if RECENT_ITEMS in frame and ids:
+            recent = frame[RECENT_ITEMS].iat[first]
+            history = np.fromiter((position.get(h, -1) for h in recent), np.int64,
+                                  len(recent)) if recent is not None else np.empty(0, np.int64)
+            sim_mean[rows], sim_max[rows] = recent_similarity(
+                vectors, has_vector, vector_row[item_code[rows]], history)
+    if with_category:
+        numeric["category_match"] = match
+    if RECENT_ITEMS in frame:
+        numeric["recent_sim_mean"] = sim_mean
+        numeric["recent_sim_max"] = sim_max
+    return numeric
+
+
+def _dim(item_vectors: dict[str, np.ndarray] | None) -> int:
+    return len(next(iter(item_vectors.values()))) if item_vectors else 0
+
+
+def _category_onehot(frame: pd.DataFrame, item_code: np.ndarray, n_items: int) -> np.ndarray:
+    """``(n_items, vocabulary)`` category membership of the frame's distinct items."""
+    first = np.unique(item_code, return_index=True)[1]
+    cats = [frame[CATEGORY_IDS].iat[i] for i in first]
+    width = 1 + max((int(max(c)) for c in cats if c is not None and len(c)), default=-1)
+    onehot = np.zeros((n_items, max(width, 0)), dtype=np.float32)
+    for code, values in enumerate(cats):
+        if values is not None and len(values):
+            idx = np.asarray(values, dtype=np.int64)
+            onehot[code, idx[idx >= 0]] = 1.0
+    return onehot
+
+
+class OnlineInputs:
+    """The same columns as :func:`feature_matrix` for one user's candidates, from arrays.
+
+    Item features are gathered from the in-process :class:`~recsys.features.item_table.ItemTable`
+    (read from Feast's online store), candidate columns copied, the user's scalar features
+    broadcast and the derived ones computed by the functions above, in the ranker's column
+    order ``features``.
+    """
+
+    def __init__(self, features: list[str], items: ItemTable):
+        self.features, self.items = list(features), items
+        item_index = {name: j for j, name in enumerate(items.feature_names)}
+        self._item_dst = np.array([j for j, f in enumerate(features) if f in item_index],
+                                  dtype=np.int64)
+        self._item_src = np.array([item_index[f] for f in features if f in item_index],
+                                  dtype=np.int64)
+        self._other = [(j, f) for j, f in enumerate(features)
+                       if f not in item_index and f not in DERIVED]
+        self._derived = {f: j for j, f in enumerate(features) if f in DERIVED}
+
+    def matrix(self, rows: np.ndarray, columns: Mapping[str, np.ndarray],
+               user: Mapping[str, object]) -> np.ndarray:
+        """``(len(rows), n_features)`` float32 inputs of the catalog ``rows`` with candidate
+        ``columns`` for the user whose online features are ``user``."""
+        items = self.items
+        X = np.full((len(rows), len(self.features)), np.nan, dtype=np.float32)
+        if self._item_dst.size:
+            X[:, self._item_dst] = items.features[np.ix_(rows, self._item_src)]
+        for j, name in self._other:
+            column = columns.get(name)
+            if column is not None:
+                X[:, j] = column
+            else:
+                value = user.get(name)
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    X[:, j] = value
+        derived = self._derived
+        if "category_match" in derived:
+            X[:, derived["category_match"]] = category_match(user.get(AFFINITY),
+                                                             items.category_counts[rows])
+        if "recent_sim_mean" in derived or "recent_sim_max" in derived:
+            recent = list(user.get(RECENT_ITEMS) or [])  # type: ignore[call-overload]
+            mean, best = recent_similarity(items.vectors, items.has_vector, rows,
+                                           items.positions(recent))
+            for name, values in (("recent_sim_mean", mean), ("recent_sim_max", best)):
+                if name in derived:
+                    X[:, derived[name]] = values
+        return X

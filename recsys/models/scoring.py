@@ -1,0 +1,46 @@
+"""The second stage on the request path: the ranker's scores of one user's candidates.
+
+The inputs come from :class:`~recsys.features.ranker_inputs.OnlineInputs` (the same columns
+training reads through :func:`~recsys.features.ranker_inputs.feature_matrix`); the booster
+scores them compiled by lleaves (:mod:`recsys.models.compiled_ranker`) when a cache folder is
+given and compiling works, else through LightGBM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from recsys.features.item_table import ItemTable
+from recsys.features.ranker_inputs import OnlineInputs
+from recsys.models.compiled_ranker import CompiledRanker, compile_ranker
+from recsys.models.recommender import Recommender
+from recsys.models.retrieval import Candidates
+
+
+class CandidateScorer:
+    """Scores candidates with the recommender's LightGBM ranker (ALS score without one)."""
+
+    def __init__(self, recommender: Recommender, items: ItemTable,
+                 compiled_dir: Path | None = None):
+        ranker = recommender.ranker
+        self.booster = ranker.booster if ranker is not None else None
+        self.compiled: CompiledRanker | None = None
+        if self.booster is not None and compiled_dir is not None:
+            self.compiled = compile_ranker(self.booster, compiled_dir)
+        self.inputs = OnlineInputs(list(ranker.features) if ranker else [], items)
+
+    def matrix(self, candidates: Candidates, user: Mapping[str, object]) -> np.ndarray:
+        """``(len(candidates), n_features)`` float32 inputs in the ranker's column order."""
+        return self.inputs.matrix(candidates.rows, candidates.columns, user)
+
+    def score(self, candidates: Candidates, user: Mapping[str, object]) -> np.ndarray:
+        """Ranker scores, higher is better."""
+        if self.booster is None:
+            return np.nan_to_num(candidates.columns["als_score"], nan=-np.inf)
+        X = self.matrix(candidates, user)
+        if self.compiled is not None:
+            return self.compiled.predict(X)
+        return self.booster.predict(X, num_threads=1)

@@ -1,0 +1,103 @@
+"""Platform settings, read once from environment variables.
+
+Every component (Dagster assets, the Feast repo, the BentoML service, the CLIs) takes its
+configuration from :class:`Settings`; nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    """Environment-driven configuration (prefix ``RECSYS_``, plus the tools' own variables)."""
+
+    model_config = SettingsConfigDict(env_prefix="RECSYS_", extra="ignore", populate_by_name=True)
+
+    data_dir: Path = Field(
+        default=PROJECT_ROOT / ".data",
+        description="Root of everything the platform writes locally (event log, warehouse, "
+        "MLflow, Dagster home, embedded Redis).",
+    )
+    feature_repo_dir: Path = Field(
+        default=PROJECT_ROOT / "feature_repo",
+        description="Feast repo path: relative FileSource paths and the registry resolve here.",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("REDIS_URL", "RECSYS_REDIS_URL"),
+        description="An existing Redis; unset means the embedded Valkey server is used.",
+    )
+    embedded_redis_port: int = Field(default=6390, description="Port of the embedded Valkey.")
+    mlflow_tracking_uri: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "RECSYS_MLFLOW_TRACKING_URI"),
+    )
+    feast_registry_url: str | None = Field(
+        default=None,
+        description="SQL registry URL (production profile); unset means a local registry file.",
+    )
+    model_name: str = Field(default="recsys", description="MLflow registered model name.")
+    feature_service: str = Field(default="ranker_v1", description="Feast FeatureService used.")
+
+    @property
+    def event_log_dir(self) -> Path:
+        """Durable append-only event log, one folder per UTC day."""
+        return self.data_dir / "events" / "log"
+
+    @property
+    def inbox_dir(self) -> Path:
+        """Drop folder for event files (CSV, Parquet, JSONL) picked up by the sensor."""
+        return self.data_dir / "events" / "inbox"
+
+    @property
+    def warehouse_dir(self) -> Path:
+        """Validated tables and the catalog, written by the Dagster assets."""
+        return self.data_dir / "warehouse"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        """Rows that failed validation, with their reason."""
+        return self.data_dir / "quarantine"
+
+    @property
+    def offline_store_dir(self) -> Path:
+        """Feature tables that Feast FileSources read (``data/`` inside the Feast repo)."""
+        return self.feature_repo_dir / "data"
+
+    @property
+    def tracking_uri(self) -> str:
+        """MLflow tracking URI; local SQLite under the data directory by default."""
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        return f"sqlite:///{self.data_dir / 'mlflow' / 'mlflow.db'}"
+
+    @property
+    def mlflow_artifact_dir(self) -> Path:
+        return self.data_dir / "mlflow" / "artifacts"
+
+    @property
+    def bentoml_home(self) -> Path:
+        """BentoML's model store (``BENTOML_HOME``), shared by the deploy asset and the service."""
+        return self.data_dir / "bentoml"
+
+
+def use_bentoml_home(settings: Settings) -> None:
+    """Point BentoML at the platform's model store; call before ``import bentoml``.
+
+    BentoML reads ``BENTOML_HOME`` once, at import; an explicit value in the environment wins.
+    """
+    os.environ.setdefault("BENTOML_HOME", str(settings.bentoml_home))
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests call ``get_settings.cache_clear()``)."""
+    return Settings()
