@@ -38,9 +38,10 @@ test-fast: setup ## Unit tests only
 	$(VENV)/bin/python -m pytest tests -q -m "not integration"
 
 lint: setup
-	$(VENV)/bin/ruff check orchestration feature_repo training serving tests benchmarks
+	$(VENV)/bin/ruff check recsys orchestration feature_repo training serving tests benchmarks
 
 ui: setup ## Dagster UI on :3001
+	$(VENV)/bin/python -m orchestration.instance
 	$(VENV)/bin/dagster dev -w workspace.yaml -p 3001
 
 mlflow-ui: setup ## MLflow UI on :5000

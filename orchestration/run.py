@@ -11,8 +11,8 @@ import logging
 import os
 import sys
 import warnings
-from pathlib import Path
 
+from orchestration.instance import dagster_home
 from recsys.platform.settings import get_settings
 
 logger = logging.getLogger("orchestration.run")
@@ -22,36 +22,6 @@ RANGE_END = "dagster/asset_partition_range_end"
 
 #: Step events at INFO (the UI keeps every event); DEBUG floods a terminal.
 QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-
-DAGSTER_YAML = """\
-# Written by orchestration.run: local storage under this folder; runs launched from other
-# processes (the service's /api/v1/recs/train) start at once instead of waiting in a queue.
-run_coordinator:
-  module: dagster._core.run_coordinator
-  class: DefaultRunCoordinator
-telemetry:
-  enabled: false
-"""
-
-#: Added when ``RECSYS_DAGSTER_POSTGRES_URL`` is set: runs, events and schedules in PostgreSQL.
-DAGSTER_POSTGRES_YAML = """\
-storage:
-  postgres:
-    postgres_url:
-      env: RECSYS_DAGSTER_POSTGRES_URL
-"""
-
-
-def dagster_home() -> Path:
-    """``DAGSTER_HOME``, defaulting to ``<data_dir>/dagster``, with its dagster.yaml."""
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(get_settings().data_dir / "dagster")))
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():
-        postgres = DAGSTER_POSTGRES_YAML if os.environ.get("RECSYS_DAGSTER_POSTGRES_URL") else ""
-        config.write_text(DAGSTER_YAML + postgres)
-    return home
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -20,6 +20,7 @@ import mlflow
 from mlflow import MlflowClient
 
 from recsys.features.item_table import ItemTable, item_views_materialized_at
+from recsys.features.names import RANKER_SERVICE
 from recsys.features.store import get_feature_store
 from recsys.models.recommender import Recommender
 from recsys.models.registry import CHAMPION, alias_version, load_recommender
@@ -91,7 +92,7 @@ class ModelHolder:
 
     def build(self, recommender: Recommender, version: str) -> Engine:
         """An engine for ``recommender`` with a freshly read item table."""
-        service = str(recommender.manifest.get("feature_service", self.settings.feature_service))
+        service = str(recommender.manifest.get("feature_service", RANKER_SERVICE))
         items = ItemTable.load(self.store, recommender.catalog, recommender.item_vectors(),
                                service, item_views_materialized_at(self.store, service))
         return Engine(recommender=recommender, store=self.store, model_version=version, items=items,

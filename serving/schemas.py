@@ -4,7 +4,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
-from recsys.events.schema import ContextValue, Event
+from recsys.events.schema import ContextValue, Event, EventBatch
 
 RecsType = Literal["personalized", "popular"]
 
@@ -62,22 +62,14 @@ class RecommendResponse(BaseModel):
     latency_ms: float
 
 
-class EventsRequest(BaseModel):
-    """Body of ``POST /events``: a batch under ``events`` (a single event is accepted too)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    events: list[Event] = Field(min_length=1, max_length=1000)
-
-
 def _events_shape(body: Any) -> str:
-    if isinstance(body, EventsRequest) or (isinstance(body, dict) and "events" in body):
+    if isinstance(body, EventBatch) or (isinstance(body, dict) and "events" in body):
         return "batch"
     return "event"
 
 
 EventsBody = Annotated[
-    Annotated[EventsRequest, Tag("batch")] | Annotated[Event, Tag("event")],
+    Annotated[EventBatch, Tag("batch")] | Annotated[Event, Tag("event")],
     Discriminator(_events_shape),
 ]
 """``POST /events`` body: a batch when it has ``events``, else one event; a 422 then names

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import Field
 
 from recsys.events.event_log import EventLog
-from recsys.events.schema import ContextValue
+from recsys.events.schema import ContextValue, EventBatch
 from recsys.platform.redis_server import resolve_redis
 from recsys.platform.settings import get_settings
 from serving import engine as request_path
@@ -35,7 +35,6 @@ from serving.registry_view import UnknownModelVersionError, get_version, list_ve
 from serving.retrain import DagsterUnavailableError, launch_retrain
 from serving.schemas import (
     EventsBody,
-    EventsRequest,
     EventsResponse,
     ModelsResponse,
     ModelVersionInfo,
@@ -200,7 +199,7 @@ class RecommendationService:
     @app.post("/events", response_model=EventsResponse, status_code=202)
     def events(self, body: Annotated[EventsBody, Body()]) -> EventsResponse:
         """Log events durably, push them online, and invalidate the users' cached lists."""
-        batch = body.events if isinstance(body, EventsRequest) else [body]
+        batch = body.events if isinstance(body, EventBatch) else [body]
         return EventsResponse(accepted=len(batch), pushed_users=self.intake.accept(batch))
 
     @app.get("/health")

@@ -19,7 +19,9 @@ import numpy as np
 import pandas as pd
 from feast import FeatureStore
 
-from recsys.evaluation.windows import Windows, before, between
+from recsys.evaluation.windows import Windows, before, between, time_windows
+from recsys.features.interactions import to_interactions
+from recsys.features.names import RANKER_SERVICE
 from recsys.features.ranker_inputs import feature_matrix
 from recsys.models.ranker import Ranker, RankerParams
 from recsys.models.recommender import CandidateParams, Recommender, build_candidates
@@ -37,7 +39,7 @@ class TrainingConfig:
     max_ranker_users: int = 3000
     candidates: CandidateParams = field(default_factory=CandidateParams)
     ranker: RankerParams = field(default_factory=RankerParams)
-    feature_service: str = "ranker_v1"
+    feature_service: str = RANKER_SERVICE
     seed: int = 42
 
     def to_dict(self) -> dict[str, object]:
@@ -59,6 +61,32 @@ class TrainingConfig:
             else:
                 flat[key] = value
         return flat
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Interactions, catalog and the time cuts every training and evaluation step shares."""
+
+    interactions: pd.DataFrame
+    catalog: pd.DataFrame
+    windows: Windows
+    config: TrainingConfig
+
+
+def training_data(events: pd.DataFrame, catalog: pd.DataFrame,
+                  config: TrainingConfig) -> TrainingData:
+    """Interactions of validated ``events``, cut by time into base, label and holdout."""
+    interactions = to_interactions(events)
+    windows = time_windows(interactions, config.holdout_fraction, config.label_fraction)
+    return TrainingData(interactions, catalog, windows, config)
+
+
+@dataclass(frozen=True)
+class TrainedRanker:
+    """The LambdaRank ranker and the statistics of the lists it learned from."""
+
+    ranker: Ranker
+    stats: dict[str, float]
 
 
 def _relevance(frame: pd.DataFrame, future: pd.DataFrame) -> np.ndarray:
@@ -168,25 +196,46 @@ def fit_candidates(
     return build_candidates(params, interactions["item_id"].nunique()).fit(data)
 
 
-def train_pipeline(
-    interactions: pd.DataFrame, catalog: pd.DataFrame, store: FeatureStore,
-    config: TrainingConfig, windows: Windows,
-) -> tuple[Recommender, dict[str, float]]:
+def base_candidates(data: TrainingData) -> UnionCandidates:
+    """The first stage fitted on the ``base`` window: it proposes the ranker's training lists."""
+    return fit_candidates(data.interactions, data.config.candidates, data.windows.label_start)
+
+
+def fit_label_ranker(data: TrainingData, base: UnionCandidates,
+                     store: FeatureStore) -> TrainedRanker:
+    """The ranker trained on ``base``'s lists of the label window's users, with features as
+    the online store held them at ``label_start``."""
+    windows = data.windows
+    ranker, stats = train_ranker(
+        base, between(data.interactions, windows.label_start, windows.holdout_start), store,
+        windows.label_start, data.config, Recommender(base, None, data.catalog).item_vectors(),
+    )
+    return TrainedRanker(ranker, stats)
+
+
+def holdout_candidates(data: TrainingData) -> UnionCandidates:
+    """The first stage fitted on everything before the holdout: what is evaluated."""
+    return fit_candidates(data.interactions, data.config.candidates, data.windows.holdout_start)
+
+
+def serving_candidates(data: TrainingData) -> UnionCandidates:
+    """The first stage fitted on every event: what is served."""
+    return fit_candidates(data.interactions, data.config.candidates)
+
+
+def assemble(data: TrainingData, candidates: UnionCandidates, ranker: Ranker) -> Recommender:
+    """The recommender bundle of a first stage and a ranker, with its lineage manifest."""
+    return Recommender(candidates, ranker, data.catalog, manifest(data.config, data.windows))
+
+
+def train_pipeline(data: TrainingData, store: FeatureStore) -> tuple[Recommender, dict[str, float]]:
     """Train a recipe end to end; returns the model for holdout evaluation and its stats.
 
-    Candidates for the ranker's lists are fitted on ``base``; the returned model's
-    candidates on everything before the holdout, with the same ranker.
+    The same steps as the Dagster training and evaluation assets, in one call (to retrain the
+    champion's recipe on a new window).
     """
-    base = fit_candidates(interactions, config.candidates, windows.label_start)
-    ranker, stats = train_ranker(
-        base, between(interactions, windows.label_start, windows.holdout_start), store,
-        windows.label_start, config, Recommender(base, None, catalog).item_vectors(),
-    )
-    model = Recommender(
-        fit_candidates(interactions, config.candidates, windows.holdout_start), ranker, catalog,
-        manifest(config, windows),
-    )
-    return model, stats
+    trained = fit_label_ranker(data, base_candidates(data), store)
+    return assemble(data, holdout_candidates(data), trained.ranker), trained.stats
 
 
 def manifest(config: TrainingConfig, windows: Windows) -> dict[str, object]:

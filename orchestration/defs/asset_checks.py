@@ -4,11 +4,13 @@
 import dagster as dg
 import pandas as pd
 
-from orchestration.defs.assets.deployment import ModelRelease, registered_model
+from orchestration.defs.assets.deployment import registered_model
 from orchestration.defs.assets.features import read_validated_events
 from orchestration.defs.assets.ingestion import validated_events
 from orchestration.defs.resources import PlatformStorage
+from recsys.evaluation.gate import promotion_decision
 from recsys.events.data_quality import validate_events_frame
+from recsys.models.registry import ModelRelease
 
 #: Largest share of a day's raw events that may be quarantined before the check warns.
 MAX_QUARANTINE_SHARE = 0.05
@@ -40,26 +42,18 @@ def quarantine_share(storage: PlatformStorage) -> dg.AssetCheckResult:
     )
 
 
-#: How much worse than the champion's recipe (relative NDCG) a challenger may score.
-CHAMPION_TOLERANCE = 0.02
-
-
 @dg.asset_check(asset=registered_model, blocking=True,
                 description="The challenger beats popularity and does not trail the champion.")
 def promotion_gate(registered_model: ModelRelease) -> dg.AssetCheckResult:
-    evaluation = registered_model.evaluation
-    key = f"ndcg_at_{evaluation.k}"
-    ranker = evaluation.metrics[f"ranker.{key}"]
-    popularity = evaluation.metrics[f"popularity.{key}"]
-    champion = evaluation.metrics.get(f"champion.{key}")
-    beats_popularity = ranker > popularity
-    keeps_up = champion is None or ranker >= champion * (1 - CHAMPION_TOLERANCE)
+    decision = promotion_decision(registered_model.metrics, registered_model.k)
+    key = decision.metric
     return dg.AssetCheckResult(
-        passed=beats_popularity and keeps_up,
+        passed=decision.passed,
         metadata={
-            f"challenger_{key}": ranker,
-            f"popularity_{key}": popularity,
-            f"champion_{key}": champion if champion is not None else "no champion yet",
+            f"challenger_{key}": decision.challenger,
+            f"popularity_{key}": decision.popularity,
+            f"champion_{key}": (decision.champion if decision.champion is not None
+                                else "no champion yet"),
             "challenger_version": registered_model.version,
         },
     )

@@ -12,6 +12,8 @@ import mlflow
 from feast import FeatureStore
 from mlflow import MlflowClient
 
+from orchestration.defs.io_managers import ArtifactIOManager
+from recsys.evaluation.tracking import ensure_experiment
 from recsys.events.event_log import EventLog
 from recsys.features.store import get_feature_store
 from recsys.platform.redis_server import RedisTarget, resolve_redis
@@ -87,18 +89,13 @@ class MLflowResource(dg.ConfigurableResource):
         return MlflowClient(tracking_uri=self.tracking_uri)
 
     def experiment_id(self) -> str:
-        """Create the experiment on first use, with artifacts under ``artifact_dir``."""
-        client = self.client()
-        found = client.get_experiment_by_name(self.experiment)
-        if found is not None:
-            return found.experiment_id
-        Path(self.artifact_dir).mkdir(parents=True, exist_ok=True)
-        return client.create_experiment(
-            self.experiment, artifact_location=Path(self.artifact_dir).resolve().as_uri()
-        )
+        """The experiment's id, created on first use with artifacts under ``artifact_dir``."""
+        return ensure_experiment(self.client(), self.experiment, Path(self.artifact_dir))
 
 
-def build_resources(settings: Settings | None = None) -> dict[str, dg.ConfigurableResource]:
+def build_resources(
+    settings: Settings | None = None,
+) -> dict[str, dg.ConfigurableResource | dg.ConfigurableIOManager]:
     """The resources of one profile, from the settings (environment) of this process."""
     settings = settings or get_settings()
     redis = RedisResource(
@@ -107,6 +104,7 @@ def build_resources(settings: Settings | None = None) -> dict[str, dg.Configurab
         embedded_port=settings.embedded_redis_port,
     )
     return {
+        "io_manager": ArtifactIOManager(base_dir=str(settings.artifacts_dir)),
         "storage": PlatformStorage(data_dir=str(settings.data_dir)),
         "redis": redis,
         "feast": FeastResource(

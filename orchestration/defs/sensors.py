@@ -9,8 +9,7 @@ import dagster as dg
 from orchestration.defs.jobs import import_job, ingestion_job
 from orchestration.defs.partitions import daily_partitions
 from orchestration.defs.resources import PlatformStorage
-
-EVENT_FILE_SUFFIXES = {".csv", ".parquet", ".jsonl", ".json"}
+from recsys.events.importers import EVENT_FILE_SUFFIXES
 
 
 @dg.sensor(job=import_job, minimum_interval_seconds=30,

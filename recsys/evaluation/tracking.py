@@ -40,6 +40,16 @@ def ensure_experiment(client: MlflowClient, name: str, artifact_dir: Path) -> st
 
 
 @dataclass(frozen=True)
+class EvaluationRecord:
+    """Where an evaluation was logged and the figures the promotion gate reads."""
+
+    run_id: str
+    metrics: dict[str, float]
+    k: int
+    champion_version: str | None
+
+
+@dataclass(frozen=True)
 class Lineage:
     """Where a model comes from: the data window, the features and the code."""
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
@@ -64,6 +65,38 @@ def log_recommender(recommender: Recommender, model_name: str, run_id: str) -> M
     version = mlflow.register_model(info.model_uri, model_name)
     logger.info("registered %s version %s from run %s", model_name, version.version, run_id)
     return version
+
+
+@dataclass(frozen=True)
+class ModelRelease:
+    """A registered model version and the holdout figures behind it (``<model>.<metric>_at_<k>``,
+    logged in run ``run_id``)."""
+
+    name: str
+    version: str
+    run_id: str
+    metrics: dict[str, float]
+    k: int
+
+
+def register_challenger(recommender: Recommender, model_name: str, run_id: str,
+                        metrics: dict[str, float], k: int) -> ModelRelease:
+    """Log ``recommender`` in the training run ``run_id``, register it as a new version under
+    the ``challenger`` alias and tag it with its lineage (feature service, data window) and its
+    holdout NDCG."""
+    client = MlflowClient()
+    version = log_recommender(recommender, model_name, run_id).version
+    client.set_registered_model_alias(model_name, CHALLENGER, version)
+    window = recommender.manifest.get("data_window", {})
+    tags = {
+        "feature_service": recommender.manifest.get("feature_service"),
+        "data_window_start": window.get("start"),
+        "data_window_end": window.get("end"),
+        f"ndcg_at_{k}": metrics.get(f"ranker.ndcg_at_{k}"),
+    }
+    for key, value in tags.items():
+        client.set_model_version_tag(model_name, version, key, str(value))
+    return ModelRelease(model_name, str(version), run_id, dict(metrics), k)
 
 
 def alias_version(client: MlflowClient, model_name: str, alias: str) -> ModelVersion | None:

@@ -45,7 +45,6 @@ class Settings(BaseSettings):
         description="SQL registry URL (production profile); unset means a local registry file.",
     )
     model_name: str = Field(default="recsys", description="MLflow registered model name.")
-    feature_service: str = Field(default="ranker_v1", description="Feast FeatureService used.")
 
     @property
     def event_log_dir(self) -> Path:
@@ -82,6 +81,11 @@ class Settings(BaseSettings):
     @property
     def mlflow_artifact_dir(self) -> Path:
         return self.data_dir / "mlflow" / "artifacts"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        """Values the pipeline's steps hand each other (models, frames), one folder each."""
+        return self.data_dir / "artifacts"
 
     @property
     def bentoml_home(self) -> Path:

@@ -10,7 +10,7 @@ import pytest
 
 from recsys.features.names import AFFINITY, CATEGORY_IDS, RECENT_ITEMS
 from recsys.features.ranker_inputs import OnlineInputs, feature_matrix
-from tests.serving.items import category_ids, item_table
+from tests.item_tables import category_ids, item_table
 
 AFFINITIES = [np.array([0.5, 0.1, 0.2, 0.1, 0.1], np.float32), np.array([0.9, 0.1], np.float32),
               None, np.zeros(0, np.float32)]

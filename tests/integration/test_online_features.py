@@ -3,10 +3,10 @@
 import pandas as pd
 import pytest
 
+from recsys.features.names import RANKER_SERVICE, USER_CONTEXT_SERVICE
 from recsys.features.online_reader import EntityFeatureReader
 from recsys.features.reads import entity_feature_refs, online_entity_features
 from recsys.features.store import get_feature_store
-from serving.engine import USER_CONTEXT_SERVICE
 from tests.integration.conftest import Platform
 
 pytestmark = pytest.mark.integration
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 def test_reader_equals_get_online_features_for_every_user(platform: Platform) -> None:
     settings = platform.settings
     store = get_feature_store(settings)
-    refs = entity_feature_refs(store, [settings.feature_service, USER_CONTEXT_SERVICE],
+    refs = entity_feature_refs(store, [RANKER_SERVICE, USER_CONTEXT_SERVICE],
                                "user_id")
     assert {ref.split(":")[0] for ref in refs} >= {"user_history", "user_recent"}
     reader = EntityFeatureReader(store, refs, "user_id")

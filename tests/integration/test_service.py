@@ -321,6 +321,13 @@ def test_redis_stopped_mid_test_gives_fallbacks_then_recovers(
     client.close()
 
 
+def platform_experiment(platform: Platform, client) -> str:  # noqa: ANN001
+    """The pipeline's MLflow experiment (artifacts under .data, not ./mlruns)."""
+    from recsys.evaluation.tracking import ensure_experiment
+
+    return ensure_experiment(client, "recsys", platform.settings.mlflow_artifact_dir)
+
+
 def test_champion_swap_under_concurrent_requests_fails_none(platform: Platform) -> None:
     import mlflow
     from mlflow import MlflowClient
@@ -334,7 +341,7 @@ def test_champion_swap_under_concurrent_requests_fails_none(platform: Platform) 
     registry = MlflowClient()
     former = alias_version(registry, name, CHAMPION)
     assert former is not None and service.models.engine.model_version == str(former.version)
-    with mlflow.start_run() as run:
+    with mlflow.start_run(experiment_id=platform_experiment(platform, registry)) as run:
         pass
     new = log_recommender(service.models.engine.recommender, name, run.info.run_id)
     users = [active_user(platform, rank=r) for r in range(8)] + ["never-seen-user"]
@@ -391,7 +398,7 @@ def test_ab_experiment_serves_each_user_the_model_of_its_arm(
     monkeypatch.setenv("RECSYS_SERVING_EXPERIMENTS",
                        json.dumps({"ab": {"champion": 1, "challenger": 1}}))
     get_serving_settings.cache_clear()
-    with mlflow.start_run() as run:
+    with mlflow.start_run(experiment_id=platform_experiment(platform, registry)) as run:
         pass
     serving_champion = RecommendationService().models
     serving_champion.stop()

@@ -12,8 +12,9 @@ from recsys.events.event_log import EventLog
 
 EXPECTED_ASSETS = {
     "event_source", "raw_events", "validated_events", "user_features", "item_features",
-    "feature_registry", "online_features", "training_data", "als_candidates", "ranker_model",
-    "model_evaluation", "registered_model", "champion_model", "bento_model",
+    "feature_registry", "online_features", "training_data", "base_candidates", "ranker_model",
+    "holdout_candidates", "champion_recipe_model", "model_evaluation", "serving_candidates",
+    "registered_model", "champion_model", "bento_model",
 }
 
 
@@ -30,6 +31,19 @@ def test_every_asset_is_defined_in_its_group(defs: dg.Definitions) -> None:
     assert keys == EXPECTED_ASSETS
     groups = {graph.get(dg.AssetKey(name)).group_name for name in EXPECTED_ASSETS}
     assert groups == {"ingestion", "features", "training", "evaluation", "deployment"}
+
+
+def test_every_model_fit_is_an_asset_of_the_graph(defs: dg.Definitions) -> None:
+    graph = defs.resolve_asset_graph()
+
+    def upstream(name: str) -> set[str]:
+        return {key.path[-1] for key in graph.get(dg.AssetKey(name)).parent_keys}
+
+    assert upstream("ranker_model") == {"training_data", "base_candidates"}
+    assert {"holdout_candidates", "ranker_model", "champion_recipe_model"} <= upstream(
+        "model_evaluation")
+    assert {"serving_candidates", "ranker_model", "model_evaluation"} <= upstream(
+        "registered_model")
 
 
 def test_every_job_resolves(defs: dg.Definitions) -> None:

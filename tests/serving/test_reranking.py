@@ -3,7 +3,7 @@
 import numpy as np
 
 from serving.reranking import rerank
-from tests.serving.items import item_table
+from tests.item_tables import item_table
 
 
 def test_no_diversity_keeps_the_ranker_order() -> None:

@@ -1,82 +1,85 @@
-"""Evaluation asset: challenger vs popularity, ALS alone and the champion's recipe, in MLflow."""
-
-
-import tempfile
-from dataclasses import dataclass
-from pathlib import Path
+"""Evaluation assets: the challenger and the champion's recipe on the same holdout, in MLflow."""
 
 import dagster as dg
-import mlflow
 
-from orchestration.defs.assets.training import RankerArtifact, TrainingData
 from orchestration.defs.resources import FeastResource, MLflowResource
 from recsys.evaluation.holdout import evaluate
+from recsys.evaluation.tracking import (
+    EvaluationRecord,
+    Lineage,
+    code_version,
+    log_training_run,
+    training_config_of,
+)
 from recsys.models.recommender import Recommender
 from recsys.models.registry import CHAMPION, alias_version
-from training.train import TrainingConfig, fit_candidates, manifest, train_pipeline
+from recsys.models.union import UnionCandidates
+from training import train
+from training.train import TrainedRanker, TrainingConfig, TrainingData
 
 
-@dataclass(frozen=True)
-class Evaluation:
-    """Where the evaluation was logged and the figures the promotion gate reads."""
+@dg.asset(group_name="evaluation", kinds={"implicit"})
+def holdout_candidates(training_data: TrainingData) -> UnionCandidates:
+    """The first stage refitted on everything before the holdout: the challenger's first
+    stage as evaluated (the ranker's own lists came from the base window alone)."""
+    return train.holdout_candidates(training_data)
 
-    run_id: str
-    metrics: dict[str, float]
-    k: int
-    champion_version: str | None
+
+@dg.asset(group_name="evaluation", kinds={"mlflow", "lightgbm"})
+def champion_recipe_model(
+    context: dg.AssetExecutionContext, training_data: TrainingData, feast: FeastResource,
+    tracking: MLflowResource,
+) -> Recommender | None:
+    """The current champion's recipe (its logged training configuration) retrained on this
+    window, or None before the first champion.
+
+    Its stored model has seen newer data than this holdout's start, so scoring it directly
+    would leak the holdout into the comparison.
+    """
+    champion = alias_version(tracking.client(), tracking.model_name, CHAMPION)
+    if champion is None:
+        context.add_output_metadata({"champion": "none"})
+        return None
+    recipe = TrainingConfig.from_dict(training_config_of(champion.run_id))
+    data = TrainingData(training_data.interactions, training_data.catalog,
+                        training_data.windows, recipe)
+    model, _ = train.train_pipeline(data, feast.store())
+    context.add_output_metadata({"champion": champion.version})
+    return model
 
 
 @dg.asset(group_name="evaluation", kinds={"mlflow"})
 def model_evaluation(
     context: dg.AssetExecutionContext,
     training_data: TrainingData,
-    ranker_model: RankerArtifact,
+    holdout_candidates: UnionCandidates,
+    ranker_model: TrainedRanker,
+    champion_recipe_model: Recommender | None,
     feast: FeastResource,
     tracking: MLflowResource,
-) -> Evaluation:
-    """Holdout metrics of the challenger pipeline and its baselines, logged to an MLflow run.
-
-    The current champion is compared on the same holdout and protocol by retraining its
-    recorded recipe on this window: its stored model has seen newer data than the holdout
-    start, so scoring it directly would leak the holdout into the comparison.
-    """
-    data, store = training_data, feast.store()
-    config = ranker_model.config
-    challenger = Recommender(
-        fit_candidates(data.interactions, config.candidates, data.windows.holdout_start),
-        ranker_model.ranker, data.catalog, manifest(config, data.windows),
-    )
-    models = {"ranker": challenger}
-    client = tracking.client()
-    champion = alias_version(client, tracking.model_name, CHAMPION)
-    if champion is not None:
-        recipe = mlflow.artifacts.load_dict(f"runs:/{champion.run_id}/training_config.json")
-        models["champion"], _ = train_pipeline(
-            data.interactions, data.catalog, store, TrainingConfig.from_dict(recipe), data.windows
-        )
-    report = evaluate(models, data.interactions, data.windows, store,
+) -> EvaluationRecord:
+    """Holdout metrics of the challenger, its baselines and the champion's recipe, logged to
+    an MLflow run with the training configuration and lineage."""
+    data, config = training_data, training_data.config
+    models = {"ranker": train.assemble(data, holdout_candidates, ranker_model.ranker)}
+    if champion_recipe_model is not None:
+        models["champion"] = champion_recipe_model
+    report = evaluate(models, data.interactions, data.windows, feast.store(),
                       service=config.feature_service)
+    champion = alias_version(tracking.client(), tracking.model_name, CHAMPION)
+    lineage = Lineage(
+        feature_service=config.feature_service, data_window=data.windows.as_dict(),
+        code_version=code_version(), orchestrator_run_id=context.run.run_id,
+        champion_version=champion.version if champion else None,
+    )
+    run_id = log_training_run(
+        tracking.experiment_id(), f"train-{context.run.run_id[:8]}", lineage,
+        config.to_dict(), config.as_params(), report, ranker_model.stats,
+        ranker_model.ranker.feature_importance(),
+    )
     metrics = report.metrics()
-    with mlflow.start_run(experiment_id=tracking.experiment_id(),
-                          run_name=f"train-{context.run.run_id[:8]}") as run:
-        mlflow.log_params(config.as_params())
-        mlflow.log_params({f"window.{k}": v for k, v in data.windows.as_dict().items()})
-        mlflow.set_tags({
-            "feature_service": config.feature_service,
-            "dagster_run_id": context.run.run_id,
-            "code_version": _code_version(),
-            "champion_version": champion.version if champion else "none",
-        })
-        mlflow.log_metrics(metrics | {f"training.{k}": v for k, v in ranker_model.stats.items()})
-        mlflow.log_dict(config.to_dict(), "training_config.json")
-        mlflow.log_dict(ranker_model.ranker.feature_importance(), "feature_importance.json")
-        with tempfile.TemporaryDirectory() as tmp:
-            table = Path(tmp) / "evaluation.csv"
-            report.table.to_csv(table, index=False)
-            mlflow.log_artifact(str(table))
-            mlflow.log_artifact(str(report.plot(Path(tmp) / "ndcg_at_k.png")))
     context.add_output_metadata({
-        "mlflow_run_id": run.info.run_id,
+        "mlflow_run_id": run_id,
         "users": report.n_users,
         "comparison": dg.MetadataValue.md(
             report.table[report.table["k"] == report.k].to_markdown(index=False)
@@ -84,19 +87,4 @@ def model_evaluation(
         **{name: dg.MetadataValue.float(value) for name, value in metrics.items()
            if name.endswith(f"ndcg_at_{report.k}")},
     })
-    return Evaluation(run.info.run_id, metrics, report.k,
-                      champion.version if champion else None)
-
-
-def _code_version() -> str:
-    """The git commit of the project, or ``unknown`` outside a checkout."""
-    import subprocess
-
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             check=True, cwd=Path(__file__).parent)
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
+    return EvaluationRecord(run_id, metrics, report.k, lineage.champion_version)

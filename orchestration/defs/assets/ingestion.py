@@ -1,58 +1,48 @@
 """Ingestion assets: imported events → raw_events → validated_events (daily partitions)."""
 
 
-from typing import Literal
-
 import dagster as dg
 import pandas as pd
 
 from orchestration.defs.partitions import daily_partitions, partition_days
 from orchestration.defs.resources import PlatformStorage
-from recsys.events.importers import load_dataset
-from recsys.events.synthetic import WorldConfig, generate_world
+from recsys.events.sources import Source, SourceKind, load_source
 from recsys.events.validation import validate_events
+
+_SOURCE = Source()
 
 
 class SourceConfig(dg.Config):
-    """Where the events come from: the seeded synthetic world, MovieLens or an events file."""
+    """Where the events come from: the seeded synthetic world, MovieLens or an events file
+    (defaults: :class:`recsys.events.sources.Source`)."""
 
-    kind: Literal["synthetic", "movielens", "events"] = "synthetic"
-    path: str | None = None
-    n_users: int = 2000
-    n_items: int = 1000
-    days: int = 60
-    seed: int = 42
+    kind: SourceKind = _SOURCE.kind
+    path: str | None = _SOURCE.path
+    n_users: int = _SOURCE.n_users
+    n_items: int = _SOURCE.n_items
+    days: int = _SOURCE.days
+    seed: int = _SOURCE.seed
 
 
 @dg.asset(group_name="ingestion", kinds={"parquet"})
 def event_source(config: SourceConfig, storage: PlatformStorage) -> dg.MaterializeResult:
     """Events, catalog and users imported into the event log and the warehouse.
 
-    Re-importing the same source rewrites the same import segments, so it is idempotent.
+    Re-importing the same source rewrites the same import segment, so it is idempotent.
     """
-    if config.kind == "synthetic":
-        world = generate_world(WorldConfig(
-            n_users=config.n_users, n_items=config.n_items, days=config.days, seed=config.seed
-        ))
-        events, items, users = world.events, world.items, world.users
-        quarantined = pd.DataFrame()
-        label = f"synthetic-{config.seed}"
-    else:
-        if not config.path:
-            raise ValueError(f"source kind {config.kind!r} needs a path")
-        fmt = "movielens" if config.kind == "movielens" else "events"
-        dataset = load_dataset(config.path, fmt=fmt)
-        events, items, users, quarantined = (
-            dataset.events, dataset.items, dataset.users, dataset.quarantined
-        )
-        label = config.kind
-    storage.event_log().append(events, segment=f"import-{label}")
+    source = Source(**config.model_dump())
+    dataset = load_source(source)
+    events, items, users, quarantined = (
+        dataset.events, dataset.items, dataset.users, dataset.quarantined
+    )
+    storage.event_log().append(events, segment=f"import-{source.label}")
     catalog_dir = storage.table_dir("catalog")
     items.to_parquet(catalog_dir / "items.parquet", index=False)
     if users is not None:
         users.to_parquet(catalog_dir / "users.parquet", index=False)
     if len(quarantined):
-        quarantined.to_parquet(storage.quarantine_dir() / f"import-{label}.parquet", index=False)
+        quarantined.to_parquet(storage.quarantine_dir() / f"import-{source.label}.parquet",
+                               index=False)
     return dg.MaterializeResult(metadata={
         "events": len(events),
         "items": len(items),

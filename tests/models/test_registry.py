@@ -1,5 +1,7 @@
 """MLflow registry: a recommender round-trips through a registered pyfunc; aliases move."""
 
+import sys
+
 import mlflow
 import pytest
 from mlflow import MlflowClient
@@ -30,8 +32,11 @@ def recommender() -> Recommender:
 def client(tmp_path) -> MlflowClient:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
+    client = MlflowClient(uri)
+    # artifacts under tmp_path too: MLflow's default is ./mlruns in the working directory
+    client.create_experiment("test", artifact_location=(tmp_path / "artifacts").as_uri())
     mlflow.set_experiment("test")
-    return MlflowClient(uri)
+    return client
 
 
 def register(recommender: Recommender) -> str:
@@ -64,3 +69,43 @@ def test_rollback_without_previous_champion_fails_loudly(client, recommender) ->
     promote(client, "recs", register(recommender))
     with pytest.raises(LookupError, match="no previous champion"):
         rollback(client, "recs")
+
+
+LEGACY_WRAPPER = '''
+import sys
+
+import mlflow
+
+
+class RecommenderPyfunc(mlflow.pyfunc.PythonModel):
+    """The wrapper as models registered before the re-lay pickled it (training.registry)."""
+
+    def load_context(self, context):
+        raise RuntimeError("the current code must not run a legacy wrapper")
+'''
+
+
+def test_a_version_registered_by_the_earlier_layout_loads(client, recommender, tmp_path,
+                                                          monkeypatch) -> None:
+    """The pickled wrapper names a module that no longer exists; the bundle still loads."""
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    (legacy / "legacy_registry.py").write_text(LEGACY_WRAPPER)
+    monkeypatch.syspath_prepend(str(legacy))
+    import legacy_registry
+
+    bundle = tmp_path / "bundle"
+    recommender.save(bundle)
+    with mlflow.start_run():
+        info = mlflow.pyfunc.log_model(name="recommender",
+                                       python_model=legacy_registry.RecommenderPyfunc(),
+                                       artifacts={"bundle": str(bundle)})
+    version = mlflow.register_model(info.model_uri, "recs").version
+    monkeypatch.delitem(sys.modules, "legacy_registry")
+    sys.path.remove(str(legacy))  # the wrapper's module is gone, as after the re-lay
+
+    loaded = load_recommender(f"models:/recs/{version}")
+    users = ["u1", "u2", "u3"]
+    assert loaded.candidates.candidates(users).equals(recommender.candidates.candidates(users))
+    with pytest.raises(ModuleNotFoundError):
+        mlflow.pyfunc.load_model(f"models:/recs/{version}")

@@ -8,7 +8,7 @@ from recsys.models.item_index import ExactIndex, IVFIndex, build_index
 from recsys.models.popularity import PopularityCandidates
 from recsys.models.retrieval import CandidateRetriever
 from recsys.models.union import UnionCandidates
-from tests.serving.items import item_table
+from tests.item_tables import item_table
 
 
 def clustered_factors(n: int, dim: int = 16, seed: int = 0) -> np.ndarray:
