@@ -45,6 +45,7 @@ import httpx
 import pandas as pd
 
 from benchmarks.serving_wrk import run_wrk
+from recsys.models.registry import CHAMPION, alias_version
 from recsys.platform.settings import PROJECT_ROOT, get_settings
 
 BENTOML = str(Path(sys.executable).with_name("bentoml"))
@@ -55,9 +56,12 @@ def log(message: str) -> None:
 
 
 def ensure_champion() -> None:
-    """Run the platform pipeline when the BentoML store holds no champion yet."""
-    store = get_settings().bentoml_home / "models" / get_settings().model_name
-    if store.exists() and any(store.iterdir()):
+    """Run the platform pipeline when MLflow holds no champion yet (the service loads it)."""
+    from mlflow import MlflowClient
+
+    settings = get_settings()
+    client = MlflowClient(tracking_uri=settings.tracking_uri)
+    if alias_version(client, settings.model_name, CHAMPION) is not None:
         return
     log("no trained champion in .data: running `python -m orchestration.run` first")
     subprocess.run([sys.executable, "-m", "orchestration.run"], check=True, cwd=PROJECT_ROOT)

@@ -29,6 +29,7 @@ import pandas as pd
 
 from recsys.evaluation.holdout import pipeline_rankings
 from recsys.evaluation.protocols import Fold, binary_interactions, feature_cutoff
+from recsys.features.names import RANKER_SERVICE
 from recsys.features.snapshot import FeatureSnapshots
 from recsys.models.als import ALSCandidates
 from recsys.models.popularity import PopularityCandidates
@@ -120,7 +121,7 @@ class PipelineSettings:
         n_estimators=600, early_stopping_rounds=100, valid_fraction=0.2, lambda_l2=10.0,
     ))
     threads: int = 1
-    service: str = "ranker_v1"
+    service: str = RANKER_SERVICE
 
 
 def run_pipeline(

@@ -18,6 +18,7 @@ from feast import FeatureStore
 
 from recsys.evaluation.metrics import evaluate_rankings
 from recsys.evaluation.windows import Windows, before
+from recsys.features.names import RANKER_SERVICE
 from recsys.models.popularity import PopularityCandidates
 from recsys.models.recommender import Recommender
 
@@ -98,7 +99,7 @@ def pipeline_rankings(
 
 def evaluate(
     models: dict[str, Recommender], interactions: pd.DataFrame, windows: Windows,
-    store: FeatureStore, k: int = 10, service: str = "ranker_v1",
+    store: FeatureStore, k: int = 10, service: str = RANKER_SERVICE,
 ) -> EvaluationReport:
     """Rank the holdout users with popularity, ALS alone and each full pipeline in ``models``.
 

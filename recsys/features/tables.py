@@ -14,7 +14,16 @@ import numpy as np
 import pandas as pd
 
 from recsys.features.interactions import event_weights
-from recsys.features.names import USER_ACTIVITY, USER_HISTORY, USER_RECENT
+from recsys.features.names import (
+    CATEGORY_IDS,
+    RECENT_COUNT,
+    RECENT_ITEMS,
+    SEEN_ITEMS,
+    USER_ACTIVITY,
+    USER_HISTORY,
+    USER_RECENT,
+    short_name,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -77,8 +86,8 @@ def build_user_tables(events: pd.DataFrame, items: pd.DataFrame) -> dict[str, pd
     ev, stamps = _prepare(events)
     return {
         USER_ACTIVITY: _user_activity(ev, items, category_vocabulary(items), stamps),
-        USER_HISTORY: _user_lists(ev, stamps, "seen_items", SEEN_ITEMS_CAP),
-        USER_RECENT: _user_lists(ev, stamps, "recent_items", RECENT_ITEMS_CAP),
+        USER_HISTORY: _user_lists(ev, stamps, short_name(SEEN_ITEMS), SEEN_ITEMS_CAP),
+        USER_RECENT: _user_lists(ev, stamps, short_name(RECENT_ITEMS), RECENT_ITEMS_CAP),
     }
 
 
@@ -158,8 +167,8 @@ def _user_lists(ev: pd.DataFrame, stamps: pd.DatetimeIndex, column: str, cap: in
             latest = merge_recent(latest, day_group["item_id"].tolist(), cap)
             rows.append((user_id, stamps[d], latest))
     frame = pd.DataFrame(rows, columns=["user_id", "event_timestamp", column])
-    if column == "recent_items":
-        frame["recent_event_count"] = np.int64(0)
+    if column == short_name(RECENT_ITEMS):
+        frame[short_name(RECENT_COUNT)] = np.int64(0)
     return frame
 
 
@@ -203,5 +212,5 @@ def _item_stats(ev: pd.DataFrame, items: pd.DataFrame, vocab: list[str],
         "price": catalog["price"].to_numpy(dtype=np.float32)[i_idx],
         "in_stock": catalog["in_stock"].to_numpy(dtype=np.int64)[i_idx],
         "age_days": np.asarray(age, dtype=np.float32)[i_idx, d_idx],
-        "category_ids": [cat_ids[i] for i in i_idx],
+        short_name(CATEGORY_IDS): [cat_ids[i] for i in i_idx],
     })

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from recsys.models.generator import SCORE_BUDGET, CandidateGenerator, Recommendations
+from recsys.models.generator import CandidateGenerator
 from recsys.models.item_index import ItemIndex, build_index
 from recsys.models.matrix import InteractionMatrix
 
@@ -106,34 +106,16 @@ class ALSCandidates(CandidateGenerator):
             return super().top_for_user(row, n)
         return self._index.search(self.model.user_factors[row], n, self.seen_columns(row))
 
-    def recommend(
-        self, user_ids: Sequence[str], n: int, exclude_seen: bool = True
-    ) -> Recommendations:
-        """Top ``n`` items per user via ``implicit``'s batched ``recommend``."""
-        if n < 1:
-            raise ValueError(f"n must be positive, got {n}")
-        user_ids = list(user_ids)
+    def _top_of_rows(self, rows: np.ndarray, n: int,
+                     exclude_seen: bool) -> tuple[np.ndarray, np.ndarray]:
+        """``implicit``'s batched ``recommend`` (its filtered slots marked ``-inf``)."""
         matrix = self.interactions
-        rows = matrix.user_indices(user_ids)
-        result: Recommendations = {u: ([], np.empty(0, np.float32)) for u in user_ids}
-        known = np.flatnonzero(rows >= 0)
-        batch = max(1, SCORE_BUDGET // matrix.n_items)
-        floor = np.finfo(np.float32).min
-        for start in range(0, known.size, batch):
-            chunk = known[start : start + batch]
-            ids, scores = self.model.recommend(
-                rows[chunk],
-                matrix.matrix[rows[chunk]],
-                N=min(n, matrix.n_items),
-                filter_already_liked_items=exclude_seen,
-            )
-            for offset, pos in enumerate(chunk.tolist()):
-                keep = (ids[offset] >= 0) & (scores[offset] > floor)
-                result[user_ids[pos]] = (
-                    matrix.item_ids[ids[offset][keep]].tolist(),
-                    scores[offset][keep],
-                )
-        return result
+        ids, scores = self.model.recommend(
+            rows, matrix.matrix[rows], N=min(n, matrix.n_items),
+            filter_already_liked_items=exclude_seen,
+        )
+        empty = (ids < 0) | (scores <= np.finfo(np.float32).min)
+        return np.where(empty, 0, ids), np.where(empty, -np.inf, scores).astype(np.float32)
 
     def score(self, user_id: str, item_ids: Sequence[str]) -> np.ndarray:
         """Dot-product scores of ``item_ids`` for one user; NaN for unknown users or items."""

@@ -172,16 +172,22 @@ class CandidateGenerator(ABC):
         batch = max(1, SCORE_BUDGET // max(matrix.n_items, 1))
         for start in range(0, known.size, batch):
             chunk = known[start : start + batch]
-            scores = self.user_scores(rows[chunk]).astype(np.float32, copy=False)
-            if exclude_seen:
-                seen = matrix.matrix[rows[chunk]].tocoo()
-                scores[seen.row, seen.col] = -np.inf
-            cols, values = top_n(scores, n)
+            cols, values = self._top_of_rows(rows[chunk], n, exclude_seen)
             for offset, pos in enumerate(chunk.tolist()):
                 keep = values[offset] > -np.inf
                 items = matrix.item_ids[cols[offset][keep]].tolist()
                 result[user_ids[pos]] = (items, values[offset][keep])
         return result
+
+    def _top_of_rows(self, rows: np.ndarray, n: int,
+                     exclude_seen: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Columns and scores of the top ``n`` items of a batch of known users; ``-inf`` marks
+        a slot with no item (fewer than ``n`` eligible)."""
+        scores = self.user_scores(rows).astype(np.float32, copy=False)
+        if exclude_seen:
+            seen = self.interactions.matrix[rows].tocoo()
+            scores[seen.row, seen.col] = -np.inf
+        return top_n(scores, n)
 
     def save(self, path: Path) -> None:
         """Write the fitted generator into directory ``path``."""

@@ -17,7 +17,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys.models.generator import CandidateGenerator
-from recsys.models.matrix import InteractionMatrix
+from recsys.models.matrix import InteractionMatrix, csr_of, save_csr
 from recsys.models.topn import top_n_of_row
 
 
@@ -101,31 +101,18 @@ class ItemToItemCandidates(CandidateGenerator):
 
     def _save_state(self, path: Path) -> None:
         if self._history is not None:
-            h = self._history
-            np.savez(path / "history.npz", data=h.data, indices=h.indices, indptr=h.indptr)
-        w = self.weights
-        if sp.issparse(w):
-            np.savez(
-                path / "item_weights.npz",
-                data=w.data,
-                indices=w.indices,
-                indptr=w.indptr,
-                shape=np.asarray(w.shape),
-            )
+            save_csr(path / "history.npz", self._history)
+        if sp.issparse(self.weights):
+            save_csr(path / "item_weights.npz", self.weights)
         else:
-            np.savez(path / "item_weights.npz", dense=w)
+            np.savez(path / "item_weights.npz", dense=self.weights)
 
     def _load_state(self, path: Path) -> None:
         if (path / "history.npz").is_file():
-            with np.load(path / "history.npz", allow_pickle=False) as a:
-                shape = self.interactions.matrix.shape
-                self._history = sp.csr_matrix((a["data"], a["indices"], a["indptr"]), shape=shape)
-        with np.load(path / "item_weights.npz", allow_pickle=False) as a:
-            if "dense" in a:
-                self._weights = a["dense"]
-            else:
-                shape = tuple(a["shape"].tolist())
-                self._weights = sp.csr_matrix((a["data"], a["indices"], a["indptr"]), shape=shape)
+            with np.load(path / "history.npz", allow_pickle=False) as arrays:
+                self._history = csr_of(arrays, self.interactions.matrix.shape)
+        with np.load(path / "item_weights.npz", allow_pickle=False) as arrays:
+            self._weights = arrays["dense"] if "dense" in arrays else csr_of(arrays)
 
 
 class EASECandidates(ItemToItemCandidates):

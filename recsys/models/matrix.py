@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -87,14 +87,7 @@ class InteractionMatrix:
     def save(self, path: Path) -> None:
         """Write ``interactions.npz`` (CSR arrays) and ``ids.json`` into directory ``path``."""
         path.mkdir(parents=True, exist_ok=True)
-        m = self.matrix
-        np.savez(
-            path / "interactions.npz",
-            data=m.data,
-            indices=m.indices,
-            indptr=m.indptr,
-            shape=np.asarray(m.shape),
-        )
+        save_csr(path / "interactions.npz", self.matrix)
         ids = {"user_ids": self.user_ids.tolist(), "item_ids": self.item_ids.tolist()}
         (path / "ids.json").write_text(json.dumps(ids))
 
@@ -103,9 +96,20 @@ class InteractionMatrix:
         """Read what :meth:`save` wrote."""
         ids = json.loads((path / "ids.json").read_text())
         with np.load(path / "interactions.npz", allow_pickle=False) as arrays:
-            matrix = sp.csr_matrix(
-                (arrays["data"], arrays["indices"], arrays["indptr"]),
-                shape=tuple(arrays["shape"].tolist()),
-            )
+            matrix = csr_of(arrays)
         return cls(ids["user_ids"], ids["item_ids"], matrix)
+
+
+def save_csr(file: Path, matrix: sp.csr_matrix) -> None:
+    """Write a CSR matrix's arrays and shape into an ``.npz`` file (no pickle)."""
+    np.savez(file, data=matrix.data, indices=matrix.indices, indptr=matrix.indptr,
+             shape=np.asarray(matrix.shape))
+
+
+def csr_of(arrays: Mapping[str, np.ndarray],
+           shape: tuple[int, int] | None = None) -> sp.csr_matrix:
+    """The CSR matrix of :func:`save_csr`'s arrays (``shape`` for files written without it)."""
+    if "shape" in arrays:
+        shape = tuple(arrays["shape"].tolist())  # type: ignore[assignment]
+    return sp.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]), shape=shape)
 
