@@ -67,6 +67,15 @@ def ensure_champion() -> None:
     subprocess.run([sys.executable, "-m", "orchestration.run"], check=True, cwd=PROJECT_ROOT)
 
 
+def api_headers() -> dict[str, str]:
+    """Credentials for the service (an admin key in the platform's key store)."""
+    from serving.auth import Role
+    from serving.keys import store
+
+    _, key = store().create(Role.ADMIN, "bench-serving")
+    return {"Authorization": f"Bearer {key}"}
+
+
 def free_port() -> int:
     import socket
 
@@ -148,10 +157,11 @@ def mean_ms(before: dict[str, float], after: dict[str, float], prefix: str) -> d
     return out
 
 
-def freshness(url: str, user_ids: list[str], trials: int) -> list[float]:
+def freshness(url: str, user_ids: list[str], trials: int,
+              headers: dict[str, str]) -> list[float]:
     """Milliseconds from posting a view of the top item until it leaves the list."""
     out = []
-    with httpx.Client(base_url=url, timeout=10) as client:
+    with httpx.Client(base_url=url, timeout=10, headers=headers) as client:
         for user in user_ids[:trials]:
             top = client.get(f"/api/v1/recs/{user}").json()["items"][0]["item_id"]
             now = pd.Timestamp.now(tz="UTC")
@@ -182,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     ensure_champion()
     log(f"dropped {clear_response_cache()} cached users from an earlier run")
     user_ids = users()
+    headers = api_headers()
     with tempfile.TemporaryDirectory() as tmp:
         paths = Path(tmp) / "paths.txt"
         paths.write_text("".join(f"/api/v1/recs/{u}?limit=10\n" for u in user_ids))
@@ -190,25 +201,25 @@ def main(argv: list[str] | None = None) -> int:
         env = {"PROMETHEUS_MULTIPROC_DIR": str(prom)}
         log(f"empty endpoint, {args.workers} worker(s)")
         with serve("benchmarks.serving_empty:EmptyService", args.workers, env) as url:
-            run_wrk(url, paths, 1, 1, 2)  # warm-up
-            empty_unloaded = run_wrk(url, paths, 1, 1, args.unloaded)
-            empty = run_wrk(url, paths, args.connections, args.threads, args.duration)
+            run_wrk(url, paths, 1, 1, 2, headers)  # warm-up
+            empty_unloaded = run_wrk(url, paths, 1, 1, args.unloaded, headers)
+            empty = run_wrk(url, paths, args.connections, args.threads, args.duration, headers)
         log(f"recommendation service, {args.workers} worker(s)")
         with serve("serving.service:RecommendationService", args.workers, env) as url:
-            run_wrk(url, paths, 1, 1, 2)  # the same warm-up, then cold response cache again
+            run_wrk(url, paths, 1, 1, 2, headers)  # the same warm-up, then a cold cache again
             time.sleep(0.5)  # let the write-behind queue drain before dropping what it wrote
             clear_response_cache()
             start = scrape(url)
-            unloaded = run_wrk(url, paths, 1, 1, args.unloaded)
+            unloaded = run_wrk(url, paths, 1, 1, args.unloaded, headers)
             before = scrape(url)
-            loaded = run_wrk(url, paths, args.connections, args.threads, args.duration)
+            loaded = run_wrk(url, paths, args.connections, args.threads, args.duration, headers)
             after = scrape(url)
-            fresh = freshness(url, user_ids[::97], args.trials)
+            fresh = freshness(url, user_ids[::97], args.trials, headers)
         log("recommendation service without its response cache (every request ranked)")
         no_cache = {**env, "RECSYS_SERVING_CACHE_TTL_SECONDS": "0"}
         with serve("serving.service:RecommendationService", args.workers, no_cache) as url:
-            run_wrk(url, paths, 1, 1, 2)
-            uncached = run_wrk(url, paths, args.connections, args.threads, args.duration)
+            run_wrk(url, paths, 1, 1, 2, headers)
+            uncached = run_wrk(url, paths, args.connections, args.threads, args.duration, headers)
     hits = after.get("cache:hit", 0) - before.get("cache:hit", 0)
     misses = after.get("cache:miss", 0) - before.get("cache:miss", 0)
     result = {

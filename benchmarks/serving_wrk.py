@@ -17,6 +17,7 @@ function setup(thread)
   thread:set("offset", counter * 7919)
   counter = counter + 1
 end
+%(headers)s
 local i = 0
 function request()
   i = i + 1
@@ -32,10 +33,14 @@ end
 """
 
 
-def run_wrk(url: str, paths: Path, connections: int, threads: int, seconds: int) -> dict:
-    """Requests per second, p50/p99 latency (ms) and errors (socket errors and non-2xx/3xx)."""
+def run_wrk(url: str, paths: Path, connections: int, threads: int, seconds: int,
+            headers: dict[str, str] | None = None) -> dict:
+    """Requests per second, p50/p99 latency (ms) and errors (socket errors and non-2xx/3xx);
+    every request carries ``headers`` (e.g. the API key)."""
+    lines = "\n".join(f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}"
+                      for k, v in (headers or {}).items())
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(_SCRIPT % {"paths": str(paths)})
+        script.write(_SCRIPT % {"paths": str(paths), "headers": lines})
     try:
         out = subprocess.run(
             ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s",

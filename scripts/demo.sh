@@ -20,6 +20,14 @@ if [[ ${1:-} == stop ]]; then stop; exit 0; fi
 started=$(date +%s)
 $BIN/python -m orchestration.run --source synthetic
 
+# Every endpoint but /health needs credentials: an admin key for the demo, kept for reruns.
+if [[ ! -s $RUN/demo.key ]] || ! $BIN/python -c "import sys; from serving.keys import store; \
+    sys.exit(store().verify(open('$RUN/demo.key').read().strip()) is None)"; then
+  $BIN/python -m serving.keys create --role admin --name demo --quiet > $RUN/demo.key
+fi
+KEY=$(cat $RUN/demo.key)
+AUTH="Authorization: Bearer $KEY"
+
 if [[ -f $RUN/service.pid ]] && kill -0 "$(cat $RUN/service.pid)" 2>/dev/null; then
   kill "$(cat $RUN/service.pid)"; sleep 2
 fi
@@ -37,18 +45,21 @@ user=$($BIN/python -c "
 import pandas as pd; from recsys.platform.settings import get_settings
 e = pd.read_parquet(get_settings().warehouse_dir / 'validated_events')
 print(e['user_id'].value_counts().index[0])")
-show() { echo; echo "\$ $*"; "$@"; echo; }
-show curl -s "http://127.0.0.1:$PORT/api/v1/recs/$user?limit=5"
-show curl -s "http://127.0.0.1:$PORT/api/v1/recs/new-visitor?limit=3"
-show curl -s -X POST "http://127.0.0.1:$PORT/recommend" -H 'content-type: application/json' \
+# Each command is printed shell-quoted, so it can be pasted as printed.
+show() { echo; printf '$'; printf ' %q' "$@"; echo; "$@"; echo; }
+show curl -s -H "$AUTH" "http://127.0.0.1:$PORT/api/v1/recs/$user?limit=5"
+show curl -s -H "$AUTH" "http://127.0.0.1:$PORT/api/v1/recs/new-visitor?limit=3"
+show curl -s -w '\nHTTP %{http_code}' "http://127.0.0.1:$PORT/api/v1/recs/$user?limit=3"
+show curl -s -X POST "http://127.0.0.1:$PORT/recommend" -H "$AUTH" -H 'content-type: application/json' \
   -d "{\"user_id\": \"$user\", \"num_items\": 3}"
-show curl -s -w '\nHTTP %{http_code}' -X POST "http://127.0.0.1:$PORT/events" -H 'content-type: application/json' \
+show curl -s -w '\nHTTP %{http_code}' -X POST "http://127.0.0.1:$PORT/events" -H "$AUTH" -H 'content-type: application/json' \
   -d "{\"events\": [{\"event_id\": \"demo-$(date +%s)\", \"user_id\": \"$user\", \"item_id\": \"i1\", \"event_type\": \"view\", \"timestamp\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\"}]}"
-show curl -s -w '\nHTTP %{http_code}' -X POST "http://127.0.0.1:$PORT/events" -H 'content-type: application/json' \
+show curl -s -w '\nHTTP %{http_code}' -X POST "http://127.0.0.1:$PORT/events" -H "$AUTH" -H 'content-type: application/json' \
   -d '{"events": [{"event_id": "bad", "user_id": "u1", "event_type": "like"}]}'
 cat <<TXT
 Demo finished in $(( $(date +%s) - started )) s. The service keeps running on port $PORT:
   Swagger UI:  http://127.0.0.1:$PORT/docs        (BentoML API docs at /)
   Dagster UI:  make ui          MLflow UI: make mlflow-ui
+  API key:     $KEY  (admin; in $RUN/demo.key; more with python -m serving.keys)
   Stop:        make stop
 TXT

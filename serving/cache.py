@@ -18,15 +18,16 @@ carries the old generation and is never served.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
+from collections import deque
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from serving.breaker import Breaker
+from serving.metrics import CACHE_WRITES_DROPPED
 
 logger = logging.getLogger(__name__)
 
@@ -52,20 +53,26 @@ class ResponseCache:
     """Get and put serialized responses; ``ttl = 0`` disables caching."""
 
     def __init__(self, url: str, ttl: int, breaker: Breaker, timeout: float = 0.5,
-                 write_behind: bool = False, linger: float = 0.0):
+                 write_behind: bool = False, linger: float = 0.0,
+                 write_breaker: Breaker | None = None, max_pending: int = 10_000):
         self.ttl = ttl
         self.linger = linger
+        # Reads and writes trip separate breakers: a failing write (a full or read-only
+        # Redis) must not send every reader to the fallback.
         self.breaker = breaker
+        self.write_breaker = write_breaker or breaker
         self.client = redis.Redis.from_url(
             url, socket_timeout=timeout, socket_connect_timeout=timeout,
             retry=Retry(NoBackoff(), 0),
         )
         self._lookup = self.client.register_script(_LOOKUP)
-        self._pending: queue.SimpleQueue[tuple[str, str, bytes, bytes]] | None = None
+        # Bounded: when Redis cannot keep up, the oldest queued puts are dropped (a cache
+        # write is an optimisation) instead of memory growing without end.
+        self._pending: deque[tuple[str, str, bytes, bytes]] | None = None
         self._unwritten = 0  # queued puts not yet written, guarded by _written
         self._written = threading.Condition()
         if write_behind:
-            self._pending = queue.SimpleQueue()
+            self._pending = deque(maxlen=max_pending)
             threading.Thread(target=self._write_behind, name="cache-writer", daemon=True).start()
 
     def get(self, user_id: str, variant: str) -> tuple[bytes | None, bytes]:
@@ -113,12 +120,16 @@ class ResponseCache:
 
     def put(self, user_id: str, variant: str, gen: bytes, body: bytes) -> None:
         """Store ``body`` stamped with ``gen`` (queued when writing behind)."""
-        if not self.ttl or not gen or not self.breaker.allow():
+        if not self.ttl or not gen or not self.write_breaker.allow():
             return
         if self._pending is not None:
             with self._written:
-                self._unwritten += 1
-            self._pending.put((user_id, variant, gen, body))
+                if len(self._pending) == self._pending.maxlen:
+                    CACHE_WRITES_DROPPED.inc()
+                else:
+                    self._unwritten += 1
+                self._pending.append((user_id, variant, gen, body))
+                self._written.notify_all()
             return
         self._write([(user_id, variant, gen, body)])
 
@@ -135,19 +146,18 @@ class ResponseCache:
                     pipe.expire(PREFIX + user_id, self.ttl)
                 pipe.execute()
         except _ERRORS as exc:
-            self._failed(exc)
+            self._failed(exc, self.write_breaker)
 
     def _write_behind(self) -> None:
-        assert self._pending is not None
+        pending = self._pending
+        assert pending is not None
         while True:
-            batch = [self._pending.get()]
+            with self._written:
+                self._written.wait_for(lambda: bool(pending))
             if self.linger:  # gather the puts of the next few ms into the same round trip
                 time.sleep(self.linger)
-            while len(batch) < 256:
-                try:
-                    batch.append(self._pending.get_nowait())
-                except queue.Empty:
-                    break
+            with self._written:
+                batch = [pending.popleft() for _ in range(min(256, len(pending)))]
             self._write(batch)
             with self._written:
                 self._unwritten -= len(batch)
@@ -164,7 +174,7 @@ class ResponseCache:
                     pipe.expire(PREFIX + user_id, max(self.ttl, 1))
                 pipe.execute()
         except _ERRORS as exc:
-            self._failed(exc)
+            self._failed(exc, self.write_breaker)
             return False
         return True
 
@@ -175,6 +185,6 @@ class ResponseCache:
         except _ERRORS:
             return False
 
-    def _failed(self, exc: Exception) -> None:
+    def _failed(self, exc: Exception, breaker: Breaker | None = None) -> None:
         logger.warning("response cache unavailable: %s", exc)
-        self.breaker.failed()
+        (breaker or self.breaker).failed()

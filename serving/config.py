@@ -7,8 +7,10 @@ The platform-wide values (data directory, Redis, MLflow, model name) stay in
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from serving.experiments import validate
@@ -55,7 +57,8 @@ class ServingSettings(BaseSettings):
         description="After a Redis failure, requests skip Redis (and fall back) for this long.",
     )
     redis_timeout_seconds: float = Field(
-        default=0.5, gt=0, description="Socket timeout of every Redis call of the service."
+        default=0.25, gt=0, description="Socket timeout of every Redis call of the service: a "
+        "slower Redis trips the breaker and requests fall back instead of queueing.",
     )
     experiments: dict[str, dict[str, float]] = Field(
         default_factory=dict,
@@ -78,3 +81,40 @@ class ServingSettings(BaseSettings):
 def get_serving_settings() -> ServingSettings:
     """The process-wide serving settings (tests call ``get_serving_settings.cache_clear()``)."""
     return ServingSettings()
+
+
+class AuthSettings(BaseSettings):
+    """Authentication and abuse limits (prefix ``RECSYS_AUTH_``; ``RECSYS_AUTH=off`` turns
+    authentication off, which the service then says in its log)."""
+
+    model_config = SettingsConfigDict(env_prefix="RECSYS_AUTH_", extra="ignore",
+                                      populate_by_name=True)
+
+    mode: Literal["on", "off"] = Field(
+        default="on", validation_alias=AliasChoices("RECSYS_AUTH", "RECSYS_AUTH_MODE"),
+        description="'off' serves without authentication (development only).")
+    keys_file: Path | None = Field(
+        default=None, description="API key store (digests only); default "
+        "<data_dir>/auth/keys.json.")
+    jwt_algorithms: list[str] = Field(
+        default=["HS256"], description="Accepted JWT algorithms, e.g. [\"RS256\"].")
+    jwt_secret: SecretStr | None = Field(default=None, description="HMAC key of HS* tokens.")
+    jwt_public_key_file: Path | None = Field(default=None, description="PEM key of RS* tokens.")
+    jwt_jwks_file: Path | None = Field(default=None, description="JWKS file of RS* tokens.")
+    jwt_audience: str | None = Field(default=None, description="Required `aud` claim.")
+    jwt_issuer: str | None = Field(default=None, description="Required `iss` claim.")
+    public_metrics: bool = Field(default=True, description="GET /metrics without credentials.")
+    public_docs: bool = Field(default=True, description="API reference without credentials.")
+    user_rate_limit: str = Field(default="500/minute",
+                                 description="Requests per end user (`limits` notation).")
+    key_rate_limit: str = Field(default="600000/minute",
+                                description="Requests per API key or token subject (the "
+                                "default, 10,000 a second, only stops a runaway client).")
+    max_body_bytes: int = Field(default=1_048_576, ge=1024,
+                                description="Largest request body; larger ones get 413.")
+
+
+@lru_cache(maxsize=1)
+def get_auth_settings() -> AuthSettings:
+    """The process-wide authentication settings (tests call ``cache_clear()``)."""
+    return AuthSettings()

@@ -31,6 +31,11 @@ CACHE = bentoml.metrics.Counter(
     documentation="Response cache lookups by result (hit, miss).",
     labelnames=["result"],
 )
+CACHE_WRITES_DROPPED = bentoml.metrics.Counter(
+    name="recsys_cache_writes_dropped",
+    documentation="Queued response-cache writes dropped (oldest first) because Redis could "
+    "not keep up.",
+)
 FALLBACKS = bentoml.metrics.Counter(
     name="recsys_fallbacks",
     documentation="Responses that fell back to popular items, by reason.",
@@ -51,6 +56,23 @@ MODEL_SWAPS = bentoml.metrics.Counter(
     name="recsys_model_reloads",
     documentation="Models or item tables swapped in without a restart, by cause.",
     labelnames=["cause"],  # champion, materialization
+)
+MODEL_REJECTED = bentoml.metrics.Counter(
+    name="recsys_model_rejections",
+    documentation="Models not swapped in, by reason: a champion that failed its smoke test, "
+    "an experiment arm that failed to load.",
+    labelnames=["reason"],
+)
+EVENTS = bentoml.metrics.Counter(
+    name="recsys_events",
+    documentation="Accepted events by what happened to them online: pushed, duplicate (an "
+    "event_id pushed before), queued (for replay: Redis unreachable), replayed.",
+    labelnames=["outcome"],
+)
+EVENT_TYPES = bentoml.metrics.Counter(
+    name="recsys_events_accepted",
+    documentation="Events accepted (logged durably) by event type.",
+    labelnames=["event_type"],
 )
 
 

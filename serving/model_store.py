@@ -27,8 +27,8 @@ from recsys.models.registry import CHAMPION, alias_version, load_recommender
 from recsys.platform.settings import Settings
 from serving.breaker import Breaker
 from serving.config import ServingSettings
-from serving.engine import Engine
-from serving.metrics import MODEL_SWAPS, serving_version
+from serving.engine import Engine, Query
+from serving.metrics import MODEL_REJECTED, MODEL_SWAPS, serving_version
 from serving.online_store import fail_fast
 
 logger = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ class ModelHolder:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self.rejected: str | None = None  # the last champion version refused by the smoke test
         version = self._alias_version(CHAMPION)
         if version is None:
             raise RuntimeError(f"model {settings.model_name!r} has no {CHAMPION!r} version in "
@@ -91,10 +92,20 @@ class ModelHolder:
         return load_recommender(f"models:/{self.settings.model_name}/{version}")
 
     def build(self, recommender: Recommender, version: str) -> Engine:
-        """An engine for ``recommender`` with a freshly read item table."""
+        """An engine for ``recommender`` with a freshly read item table.
+
+        With the online store unreachable the engine starts on the catalog alone (no item
+        features, ``materialized_at`` None); the next poll that reaches Redis reads them.
+        """
         service = str(recommender.manifest.get("feature_service", RANKER_SERVICE))
-        items = ItemTable.load(self.store, recommender.catalog, recommender.item_vectors(),
-                               service, item_views_materialized_at(self.store, service))
+        try:
+            items = ItemTable.load(self.store, recommender.catalog, recommender.item_vectors(),
+                                   service, item_views_materialized_at(self.store, service))
+        except Exception as exc:
+            logger.warning("item features unreadable (%s); serving on the catalog until the "
+                           "online store answers", exc)
+            self.breaker.failed()
+            items = ItemTable.from_columns(recommender.catalog, recommender.item_vectors(), {})
         return Engine(recommender=recommender, store=self.store, model_version=version, items=items,
                       breaker=self.breaker, compiled_dir=self._compiled_dir,
                       approximate_from=self.serving.approximate_from)
@@ -104,6 +115,20 @@ class ModelHolder:
         if not self.serving.compiled_ranker:
             return None
         return self.settings.data_dir / "serving" / "compiled"
+
+    def _smoke_test(self, engine: Engine, users: int = 3) -> bool:
+        """Answer a few known users (and an unknown one) with ``engine`` before it serves:
+        a model that loads but cannot rank is kept out, and the current one keeps serving."""
+        known = engine.recommender.candidates.generators[0].interactions.user_ids[:users]
+        try:
+            for user in [*known.tolist(), "smoke-test-unknown-user"]:
+                if not engine.recommend(Query(user_id=str(user), n=5)).items:
+                    raise ValueError(f"no items for {user!r}")
+        except Exception:
+            logger.exception("model version %s failed its smoke test; keeping version %s",
+                             engine.model_version, self.engine.model_version)
+            return False
+        return True
 
     def swap(self, engine: Engine, cause: str) -> None:
         previous = self.engine.model_version
@@ -116,10 +141,19 @@ class ModelHolder:
         """Reload on a new champion or a new item materialization; returns the cause."""
         with self._lock:
             for alias in self._arm_aliases():
-                self._load_arm(alias)
+                try:  # a broken arm never blocks the champion's reloads
+                    self._load_arm(alias)
+                except Exception:
+                    logger.exception("experiment arm %r not reloaded", alias)
+                    MODEL_REJECTED.labels(reason="arm").inc()
             version = self._alias_version(CHAMPION)
-            if version is not None and version != self.engine.model_version:
-                self.swap(self.build(self._load(version), version), "champion")
+            if version not in (None, self.engine.model_version, self.rejected):
+                candidate = self.build(self._load(version), version)
+                if not self._smoke_test(candidate):
+                    MODEL_REJECTED.labels(reason="smoke test").inc()
+                    self.rejected = version
+                    return None
+                self.swap(candidate, "champion")
                 return "champion"
             self.store.refresh_registry()
             engine = self.engine

@@ -2,11 +2,13 @@
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag
 
-from recsys.events.schema import ContextValue, Event, EventBatch
+from recsys.events.schema import Context, Event, EventBatch
 
 RecsType = Literal["personalized", "popular"]
+MAX_CATEGORY_FILTERS = 20
+CategoryName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
 class RecommendFilters(BaseModel):
@@ -14,9 +16,9 @@ class RecommendFilters(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    categories: list[str] | None = Field(
-        default=None, min_length=1, description="Keep items in at least one of these categories."
-    )
+    categories: list[CategoryName] | None = (
+        Field(default=None, min_length=1, max_length=MAX_CATEGORY_FILTERS,
+              description="Keep items in at least one of these categories."))
     max_price: float | None = Field(default=None, ge=0, description="Keep items up to this price.")
 
 
@@ -27,7 +29,7 @@ class RecommendRequest(BaseModel):
 
     user_id: str = Field(min_length=1, max_length=128)
     num_items: int = Field(default=10, ge=1, le=100)
-    context: dict[str, ContextValue] = Field(
+    context: Context = Field(
         default_factory=dict, description="Device, page, session, ... (logged, not ranked on)."
     )
     filters: RecommendFilters | None = None

@@ -12,15 +12,17 @@ import time
 from typing import Annotated
 
 import bentoml
+import redis
 from fastapi import Body, FastAPI, HTTPException, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import Field
 
 from recsys.events.event_log import EventLog
-from recsys.events.schema import ContextValue, EventBatch
+from recsys.events.schema import Context, EventBatch, Identifier
 from recsys.platform.redis_server import resolve_redis
 from recsys.platform.settings import get_settings
 from serving import engine as request_path
+from serving.access import AccessMiddleware, get_access
 from serving.breaker import Breaker
 from serving.cache import ResponseCache
 from serving.config import get_serving_settings
@@ -32,8 +34,10 @@ from serving.intake import EventIntake
 from serving.metrics import CACHE, EXPERIMENT_REQUESTS, REQUEST_SECONDS, stage
 from serving.model_store import ModelHolder
 from serving.registry_view import UnknownModelVersionError, get_version, list_versions
-from serving.retrain import DagsterUnavailableError, launch_retrain
+from serving.retrain import DagsterUnavailableError, RetrainRunningError, launch_retrain
 from serving.schemas import (
+    MAX_CATEGORY_FILTERS,
+    CategoryName,
     EventsBody,
     EventsResponse,
     ModelsResponse,
@@ -75,16 +79,20 @@ class RecommendationService:
     """Personalized recommendations from the MLflow champion and Feast's online store."""
 
     def __init__(self) -> None:
+        get_access().authenticator.require_credentials()  # secure by default
         self.settings, self.serving = get_settings(), get_serving_settings()
         self.redis_url = resolve_redis(self.settings).url
+        # Reads (cache lookups, features) and writes (cache puts, pushes) trip apart.
         breaker = Breaker(self.serving.redis_retry_seconds)
+        write_breaker = Breaker(self.serving.redis_retry_seconds)
         self.models = ModelHolder(self.settings, self.serving, breaker)
         self.cache = ResponseCache(self.redis_url, self.serving.cache_ttl_seconds, breaker,
+                                   write_breaker=write_breaker,
                                    timeout=self.serving.redis_timeout_seconds,
                                    write_behind=True,
                                    linger=self.serving.cache_write_linger_seconds)
         self.intake = EventIntake(EventLog(self.settings.event_log_dir), self.models.store,
-                                  breaker, self.cache)
+                                  write_breaker, self.cache, self.settings.push_outbox_dir)
         self.models.start()
         freeze_heap()
 
@@ -143,9 +151,9 @@ class RecommendationService:
     @bentoml.api(route="/recommend")
     def recommend(
         self,
-        user_id: Annotated[str, Field(min_length=1, max_length=128)],
+        user_id: Identifier,
         num_items: Annotated[int, Field(ge=1, le=100)] = 10,
-        context: dict[str, ContextValue] | None = None,
+        context: Context | None = None,
         filters: RecommendFilters | None = None,
         diversity: Annotated[float | None, Field(ge=0, le=1)] = None,
         max_per_category: Annotated[int | None, Field(ge=0)] = None,
@@ -173,23 +181,40 @@ class RecommendationService:
         except UnknownModelVersionError as exc:
             raise HTTPException(status_code=404, detail=str(exc)) from exc
 
-    @app.post("/api/v1/recs/train", response_model=TrainResponse, status_code=202)
+    @app.post("/api/v1/recs/train", response_model=TrainResponse, status_code=202,
+              responses={409: {"description": "A retraining run is in progress already."}})
     def train(self) -> TrainResponse:
-        """Start the Dagster retrain job; 503 when the Dagster webserver is unreachable."""
+        """Start the Dagster retrain job (one at a time: 409 with the running run's id while
+        one is queued or running); 503 when the Dagster webserver is unreachable."""
+        # The lock makes check-then-launch atomic across workers and replicas.
+        lock = self.cache.client.lock("recsys:lock:train", timeout=30, blocking_timeout=15)
+        try:
+            held = lock.acquire()
+        except (redis.RedisError, OSError):  # Redis down: Dagster's own run list still guards
+            held = None
+        if held is False:
+            raise HTTPException(status_code=409, detail="a retraining launch is in progress")
         try:
             run_id = launch_retrain(self.serving)
+        except RetrainRunningError as exc:
+            return JSONResponse({"detail": str(exc), "run_id": exc.run_id},  # type: ignore[return-value]
+                                status_code=409)
         except DagsterUnavailableError as exc:
             raise HTTPException(status_code=503, detail=str(exc)) from exc
+        finally:
+            if held:
+                lock.release()
         return TrainResponse(run_id=run_id, job=self.serving.retrain_job)
 
     @app.get("/api/v1/recs/{user_id}", response_model=RecommendResponse)
     def recs(
         self,
-        user_id: str,
+        user_id: Identifier,
         limit: Annotated[int, Query(ge=1, le=100)] = 10,
         type: RecsType = "personalized",  # noqa: A002 - the public parameter name
         experiment_id: Annotated[str | None, Query(max_length=128)] = None,
-        category: Annotated[list[str] | None, Query()] = None,
+        category: Annotated[list[CategoryName] | None,
+                            Query(max_length=MAX_CATEGORY_FILTERS)] = None,
         max_price: Annotated[float | None, Query(ge=0)] = None,
     ) -> Response:
         filters = RecommendFilters(categories=category or None, max_price=max_price)
@@ -214,4 +239,5 @@ class RecommendationService:
 
 
 RecommendationService.add_asgi_middleware(BadInputAs422)
+RecommendationService.add_asgi_middleware(AccessMiddleware)
 label_endpoints_by_route(app)

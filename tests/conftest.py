@@ -15,6 +15,8 @@ import pytest
 from recsys.platform.redis_server import resolve_redis, stop_embedded
 from recsys.platform.settings import Settings, get_settings
 
+JWT_SECRET = "test-secret-" + "x" * 32
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -73,19 +75,30 @@ def platform_dirs(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> I
         "BENTOML_HOME": str(root / "data" / "bentoml"),
         "PROMETHEUS_MULTIPROC_DIR": str(root / "prometheus"),
         "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'data' / 'mlflow' / 'mlflow.db'}",
+        # End-user tokens (HS256) are accepted beside the API keys the tests create.
+        "RECSYS_AUTH_JWT_SECRET": JWT_SECRET,
     }
     (root / "prometheus").mkdir()
     (root / "data" / "mlflow").mkdir(parents=True)
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
-    get_settings.cache_clear()
+    clear_setting_caches()
     yield root
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
-    get_settings.cache_clear()
+    clear_setting_caches()
+
+
+def clear_setting_caches() -> None:
+    """Forget settings read from the environment (they are cached per process)."""
+    from serving.access import get_access
+    from serving.config import get_auth_settings
+
+    for cached in (get_settings, get_auth_settings, get_access):
+        cached.cache_clear()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,14 +1,16 @@
 """Asset checks: data quality of the event tables (Great Expectations) and the promotion gate."""
 
 
+import dataclasses
+
 import dagster as dg
 import pandas as pd
 
 from orchestration.defs.assets.deployment import registered_model
-from orchestration.defs.assets.features import read_validated_events
+from orchestration.defs.assets.features import read_validated_events, training_window
 from orchestration.defs.assets.ingestion import validated_events
 from orchestration.defs.resources import PlatformStorage
-from recsys.evaluation.gate import promotion_decision
+from recsys.evaluation.gate import GatePolicy, promotion_decision
 from recsys.events.data_quality import validate_events_frame
 from recsys.models.registry import ModelRelease
 
@@ -19,12 +21,23 @@ MAX_QUARANTINE_SHARE = 0.05
 @dg.asset_check(asset=validated_events, blocking=True,
                 description="The Great Expectations suite `validated_events` passes.")
 def validated_events_suite(storage: PlatformStorage) -> dg.AssetCheckResult:
+    return _suite_result(storage)
+
+
+def _suite_result(storage: PlatformStorage) -> dg.AssetCheckResult:
     outcome = validate_events_frame(read_validated_events(storage))
     return dg.AssetCheckResult(
         passed=outcome.success,
         metadata={"failed": dg.MetadataValue.json(outcome.failed),
                   "results": dg.MetadataValue.json(outcome.results)},
     )
+
+
+@dg.asset_check(asset=training_window, blocking=True,
+                description="The Great Expectations suite passes on the events the run trains "
+                "on (every job that trains runs it, retrain_job included).")
+def training_window_suite(storage: PlatformStorage) -> dg.AssetCheckResult:
+    return _suite_result(storage)
 
 
 @dg.asset_check(asset=validated_events,
@@ -44,12 +57,17 @@ def quarantine_share(storage: PlatformStorage) -> dg.AssetCheckResult:
 
 @dg.asset_check(asset=registered_model, blocking=True,
                 description="The challenger beats popularity and does not trail the champion.")
-def promotion_gate(registered_model: ModelRelease) -> dg.AssetCheckResult:
-    decision = promotion_decision(registered_model.metrics, registered_model.k)
+def promotion_gate(registered_model: ModelRelease,
+                   storage: PlatformStorage) -> dg.AssetCheckResult:
+    policy = GatePolicy.from_settings(storage.settings)
+    decision = promotion_decision(registered_model.metrics, registered_model.k, policy)
     key = decision.metric
     return dg.AssetCheckResult(
         passed=decision.passed,
+        description="; ".join(decision.failures) or "every rule holds",
         metadata={
+            "failures": dg.MetadataValue.json(decision.failures),
+            "policy": dg.MetadataValue.json(dataclasses.asdict(policy)),
             f"challenger_{key}": decision.challenger,
             f"popularity_{key}": decision.popularity,
             f"champion_{key}": (decision.champion if decision.champion is not None

@@ -5,10 +5,13 @@ Every resource takes its values from :class:`recsys.platform.settings.Settings` 
 """
 
 
+import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import dagster as dg
 import mlflow
+import pandas as pd
 from feast import FeatureStore
 from mlflow import MlflowClient
 
@@ -37,6 +40,15 @@ class PlatformStorage(dg.ConfigurableResource):
         path = self.settings.warehouse_dir / name
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def validated_event_ids(self, exclude_days: Sequence[object] = ()) -> set[str]:
+        """Event ids of the validated partitions, except those of ``exclude_days``."""
+        skip = {f"date={day}" for day in exclude_days}
+        ids: set[str] = set()
+        for part in sorted(self.table_dir("validated_events").glob("date=*/part.parquet")):
+            if part.parent.name not in skip:
+                ids.update(pd.read_parquet(part, columns=["event_id"])["event_id"].tolist())
+        return ids
 
     def quarantine_dir(self) -> Path:
         path = self.settings.quarantine_dir
@@ -99,7 +111,7 @@ def build_resources(
     """The resources of one profile, from the settings (environment) of this process."""
     settings = settings or get_settings()
     redis = RedisResource(
-        url=settings.redis_url,
+        url=_secret(settings.redis_url, "REDIS_URL", "RECSYS_REDIS_URL"),
         data_dir=str(settings.data_dir),
         embedded_port=settings.embedded_redis_port,
     )
@@ -109,12 +121,23 @@ def build_resources(
         "redis": redis,
         "feast": FeastResource(
             repo_dir=str(settings.feature_repo_dir),
-            registry_url=settings.feast_registry_url,
+            registry_url=_secret(settings.feast_registry_url, "RECSYS_FEAST_REGISTRY_URL"),
             redis=redis,
         ),
         "tracking": MLflowResource(
-            tracking_uri=settings.tracking_uri,
+            tracking_uri=_secret(settings.tracking_uri, "MLFLOW_TRACKING_URI",
+                                 "RECSYS_MLFLOW_TRACKING_URI"),
             artifact_dir=str(settings.mlflow_artifact_dir),
             model_name=settings.model_name,
         ),
     }
+
+
+def _secret(value: str | None, *variables: str) -> str | dg.EnvVar | None:
+    """A connection string that may hold a password: when it came from the environment, the
+    resource reads the variable itself (``dg.EnvVar``), so the value never appears in a
+    run's configuration in Dagster's storage or UI."""
+    for name in variables:
+        if value is not None and os.environ.get(name) == value:
+            return dg.EnvVar(name)
+    return value

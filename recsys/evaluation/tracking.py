@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 from mlflow import MlflowClient
+from mlflow.entities import Run
 
 from recsys.evaluation.holdout import EvaluationReport
 from recsys.platform.settings import PROJECT_ROOT
@@ -77,6 +79,7 @@ def log_training_run(
     report: EvaluationReport,
     training_stats: Mapping[str, float],
     feature_importance: Mapping[str, float],
+    gate_figures: Mapping[str, float] | None = None,
 ) -> str:
     """Log one training run (parameters, lineage tags, holdout metrics, the evaluation table
     and plot, the training configuration to retrain the recipe from); returns its run id."""
@@ -84,8 +87,8 @@ def log_training_run(
         mlflow.log_params(dict(params))
         mlflow.log_params({f"window.{k}": v for k, v in lineage.data_window.items()})
         mlflow.set_tags(lineage.tags())
-        mlflow.log_metrics(report.metrics() | {f"training.{k}": v
-                                               for k, v in training_stats.items()})
+        mlflow.log_metrics(report.metrics() | dict(gate_figures or {})
+                           | {f"training.{k}": v for k, v in training_stats.items()})
         mlflow.log_dict(dict(config), "training_config.json")
         mlflow.log_dict(dict(feature_importance), "feature_importance.json")
         with tempfile.TemporaryDirectory() as tmp:
@@ -99,3 +102,11 @@ def log_training_run(
 def training_config_of(run_id: str) -> dict[str, object]:
     """The training configuration a run logged (to retrain its recipe on another window)."""
     return mlflow.artifacts.load_dict(f"runs:/{run_id}/training_config.json")
+
+
+def logged_window(run: Run) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """The data window a training run logged (``window.start`` / ``window.end``), if any."""
+    params = run.data.params
+    if "window.start" not in params or "window.end" not in params:
+        return None
+    return pd.Timestamp(params["window.start"]), pd.Timestamp(params["window.end"])

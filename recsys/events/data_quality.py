@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from recsys.events.schema import EventType
+from recsys.events.schema import RATING_MAX, RATING_MIN, EventType
+from recsys.platform.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -42,22 +43,35 @@ def _events_suite(max_future_seconds: float) -> object:
     suite.add_expectation(gxe.ExpectColumnValuesToBeInSet(
         column="event_type", value_set=[t.value for t in EventType]
     ))
-    suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(
-        column="value", min_value=0, mostly=1.0
-    ))
+    # The value rules of the Event model, type by type (the other types take any number).
+    for event_type, low, high in ((EventType.RATE, RATING_MIN, RATING_MAX),
+                                  (EventType.WATCH, 0.0, 1.0), (EventType.PURCHASE, 0.0, None)):
+        condition = f'event_type=="{event_type.value}"'
+        suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(
+            column="value", min_value=low, max_value=high,
+            row_condition=condition, condition_parser="pandas",
+        ))
+        if event_type != EventType.PURCHASE:
+            suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(
+                column="value", row_condition=condition, condition_parser="pandas",
+            ))
     suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(
         column="timestamp_lag_s", min_value=-max_future_seconds
     ))
     return suite
 
 
-def validate_events_frame(events: pd.DataFrame, max_future_seconds: float = 3600.0) -> SuiteOutcome:
+def validate_events_frame(events: pd.DataFrame,
+                          max_future_seconds: float | None = None) -> SuiteOutcome:
     """Run the ``validated_events`` suite over a frame of validated events.
 
     Expectations: ids, type and timestamp present; ``event_id`` unique; ``event_type`` in the
-    schema's set; ``value`` non-negative where given; no timestamp more than
-    ``max_future_seconds`` ahead of now (clock skew of producers).
+    schema's set; ``value`` as the ``Event`` model requires it per type (a rating in [0.5, 5],
+    a watched fraction in [0, 1], a non-negative price); no timestamp more than
+    ``max_future_seconds`` ahead of now (default: the platform's allowed clock skew).
     """
+    if max_future_seconds is None:
+        max_future_seconds = get_settings().event_max_future_seconds
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 

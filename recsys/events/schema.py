@@ -20,8 +20,9 @@ Users (:data:`USER_COLUMNS`)
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -42,8 +43,13 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from recsys.platform.settings import get_settings
+
 MAX_ID_LENGTH = 128
 MAX_BATCH_SIZE = 1000
+MAX_CONTEXT_KEYS = 32
+MAX_CONTEXT_KEY_LENGTH = 64
+MAX_CONTEXT_TEXT_LENGTH = 256
 RATING_MIN = 0.5
 RATING_MAX = 5.0
 
@@ -69,18 +75,39 @@ def _int_to_str(value: Any) -> Any:
     return value
 
 
+def _normalized(value: Any) -> Any:
+    # One spelling per id whatever the entrance (API, files): Unicode NFC, no surrounding
+    # white space. Otherwise "Café" typed two ways, or "u1 " from a CSV, are two users.
+    if not isinstance(value, str):
+        return value
+    normalized = unicodedata.normalize("NFC", value).strip()
+    if value and not normalized:
+        raise PydanticCustomError("blank_id", "must not be blank (only whitespace)")
+    return normalized
+
+
 def _non_blank(value: str) -> str:
     if not value.strip():
         raise PydanticCustomError("blank_id", "must not be blank (only whitespace)")
     return value
 
 
+def _printable(value: str) -> str:
+    if any(unicodedata.category(char) in ("Cc", "Cf") for char in value):
+        raise PydanticCustomError(
+            "control_character", "must not contain control or invisible format characters")
+    return value
+
+
 Identifier = Annotated[
     str,
     StringConstraints(min_length=1, max_length=MAX_ID_LENGTH),
-    AfterValidator(_non_blank),
+    AfterValidator(_printable),
+    BeforeValidator(_normalized),
     BeforeValidator(_int_to_str),
 ]
+"""An id: a string (integers accepted), NFC-normalized and trimmed, 1-128 characters, no
+control characters."""
 
 
 def _utc_datetime(value: Any, handler: ValidatorFunctionWrapHandler) -> datetime:
@@ -108,7 +135,21 @@ def _utc_datetime(value: Any, handler: ValidatorFunctionWrapHandler) -> datetime
 
 UtcDatetime = Annotated[AwareDatetime, WrapValidator(_utc_datetime)]
 
-ContextValue = str | int | float | bool
+ContextText = Annotated[str, StringConstraints(max_length=MAX_CONTEXT_TEXT_LENGTH)]
+ContextValue = ContextText | int | float | bool
+ContextKey = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CONTEXT_KEY_LENGTH)]
+Context = Annotated[dict[ContextKey, ContextValue], Field(max_length=MAX_CONTEXT_KEYS)]
+"""Free context of an event or request: at most 32 keys of 64 characters, texts of 256."""
+
+
+def event_time_window(now: datetime | None = None) -> tuple[datetime | None, datetime]:
+    """The oldest and newest event time accepted now: the retention (``None``: no lower
+    bound) and the allowed clock skew ahead of this server's clock."""
+    settings = get_settings()
+    now = now or datetime.now(tz=UTC)
+    oldest = (now - timedelta(days=settings.event_retention_days)
+              if settings.event_retention_days else None)
+    return oldest, now + timedelta(seconds=settings.event_max_future_seconds)
 
 
 class Event(BaseModel):
@@ -127,10 +168,30 @@ class Event(BaseModel):
         description="rate: rating in [0.5, 5]; watch: watched fraction in [0, 1]; "
         "purchase: price >= 0; other types: optional free number.",
     )
-    timestamp: UtcDatetime = Field(description="When it happened; normalised to UTC.")
-    context: dict[str, ContextValue] = Field(
-        default_factory=dict, description="Device, page, session, ..."
+    timestamp: UtcDatetime = Field(
+        description="When it happened; normalised to UTC. At most a few minutes ahead of the "
+        "server's clock (an event from the future would freeze the user's online state)."
     )
+    context: Context = Field(default_factory=dict, description="Device, page, session, ...")
+
+    @field_validator("timestamp")
+    @classmethod
+    def _within_window(cls, value: datetime) -> datetime:
+        oldest, newest = event_time_window()
+        if value > newest:
+            raise PydanticCustomError(
+                "future_timestamp",
+                "timestamp {value} is ahead of the server's clock by more than the allowed "
+                "skew (newest accepted: {newest})",
+                {"value": value.isoformat(), "newest": newest.isoformat(timespec="seconds")},
+            )
+        if oldest is not None and value < oldest:
+            raise PydanticCustomError(
+                "expired_timestamp",
+                "timestamp {value} is older than the retention (oldest accepted: {oldest})",
+                {"value": value.isoformat(), "oldest": oldest.isoformat(timespec="seconds")},
+            )
+        return value
 
     @field_validator("value")
     @classmethod

@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 REQUIRED_COLUMNS = ("event_id", "user_id", "item_id", "event_type", "timestamp")
 DUPLICATE_REASON = "duplicate event_id"
+EARLIER_DUPLICATE_REASON = "duplicate event_id (accepted on another day)"
 
 _ID_COLUMNS = ("event_id", "user_id", "item_id")
 _EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
@@ -49,7 +50,7 @@ class ValidationResult:
     quarantined: pd.DataFrame
 
 
-def validate_events(raw: pd.DataFrame) -> ValidationResult:
+def validate_events(raw: pd.DataFrame, known_ids: set[str] | None = None) -> ValidationResult:
     """Validate an events DataFrame row by row with the :class:`Event` model.
 
     Parameters
@@ -59,6 +60,10 @@ def validate_events(raw: pd.DataFrame) -> ValidationResult:
         ``context`` are optional. Values may be typed (as produced by this package) or raw
         strings from a file. Extra columns are carried into ``quarantined`` but not into
         ``valid``.
+    known_ids : set of str, optional
+        Event ids accepted before (e.g. on other days); a row repeating one is quarantined
+        as a duplicate, so an event retried across days counts once. Updated in place with
+        the ids accepted here.
 
     Returns
     -------
@@ -83,6 +88,7 @@ def validate_events(raw: pd.DataFrame) -> ValidationResult:
     rejected: list[int] = []
     reasons: list[str] = []
     seen_ids: set[str] = set()
+    earlier = known_ids if known_ids is not None else set()
     for position, row in enumerate(zip(*columns, strict=True)):
         record = dict(zip(EVENT_COLUMNS, row, strict=True))
         canonical_context, context_error = contexts.prepare(record)
@@ -98,6 +104,9 @@ def validate_events(raw: pd.DataFrame) -> ValidationResult:
         elif event.event_id in seen_ids:
             rejected.append(position)
             reasons.append(DUPLICATE_REASON)
+        elif event.event_id in earlier:
+            rejected.append(position)
+            reasons.append(EARLIER_DUPLICATE_REASON)
         else:
             seen_ids.add(event.event_id)
             accepted.append(event)
@@ -106,6 +115,7 @@ def validate_events(raw: pd.DataFrame) -> ValidationResult:
     quarantined["reason"] = reasons
     if rejected:
         logger.warning("quarantined %d of %d event rows", len(rejected), len(raw))
+    earlier.update(seen_ids)
     valid = _frame_from_events(accepted, accepted_contexts)
     return ValidationResult(valid=valid, quarantined=quarantined)
 

@@ -78,6 +78,19 @@ class ItemTable:
             chunk = online_entity_features(store, refs, "item_id", batch)
             for name, values in chunk.items():
                 columns.setdefault(name, []).extend(values)
+        return cls.from_columns(catalog, item_vectors, columns, materialized_at)
+
+    @classmethod
+    def from_columns(
+        cls,
+        catalog: pd.DataFrame,
+        item_vectors: dict[str, np.ndarray],
+        columns: dict[str, list],
+        materialized_at: object = None,
+    ) -> ItemTable:
+        """The table of ``catalog`` with online feature ``columns`` (aligned with the catalog's
+        rows; none at all gives a table without item features, ``materialized_at`` None)."""
+        ids = catalog["item_id"].astype(str).to_numpy(dtype=object)
         scalar = [n for n in columns if n != "item_id" and n != CATEGORY_IDS
                   and not _is_list_column(columns[n])]
         features = np.full((len(ids), len(scalar)), np.nan, dtype=np.float32)

@@ -31,7 +31,8 @@ _RECENT_REFS = [feature_ref(RECENT_ITEMS), feature_ref(RECENT_COUNT)]
 def push_recent(store: FeatureStore, events: Sequence[Event]) -> list[str]:
     """Push each user's new recent items (and event count); returns the users pushed.
 
-    One batched online read of the users' current lists, one push.
+    One batched online read of the users' current lists, one push. The caller serializes the
+    pushes of a user (the service holds a Redis lock around each).
     """
     by_user: dict[str, list[Event]] = {}
     for event in sorted(events, key=lambda e: e.timestamp):
@@ -40,6 +41,11 @@ def push_recent(store: FeatureStore, events: Sequence[Event]) -> list[str]:
     if not users:
         return []
     current = online_entity_features(store, _RECENT_REFS, "user_id", users)
+    # Stamped with the time of the push, not of the events: Feast's Redis writer drops a row
+    # no newer than the stored one, so event times would let a late batch (or one from a
+    # producer whose clock runs ahead) undo or freeze later updates. Pushes of one user are
+    # serialized by the caller, so these stamps only grow.
+    pushed_at = pd.Timestamp.now(tz="UTC")
     rows = []
     for i, user_id in enumerate(users):
         recent = list(current[RECENT_ITEMS][i] or [])
@@ -48,7 +54,7 @@ def push_recent(store: FeatureStore, events: Sequence[Event]) -> list[str]:
         latest = merge_recent(recent, [e.item_id for e in batch], RECENT_ITEMS_CAP)
         rows.append({
             "user_id": user_id,
-            "event_timestamp": pd.Timestamp(batch[-1].timestamp),
+            "event_timestamp": pushed_at,
             short_name(RECENT_ITEMS): latest,
             short_name(RECENT_COUNT): count + len(batch),
         })

@@ -112,6 +112,11 @@ class EntityFeatureReader:
             return None
         return self._redis_key(entity), self._fields
 
+    @property
+    def client(self) -> object:
+        """The online store's Redis client (None when the store is not read through Redis)."""
+        return self._client if self._redis is not None else None
+
     def shares_server(self, client: object) -> bool:
         """True when ``client`` talks to the online store's Redis (host, port, database)."""
         if self._redis is None or not isinstance(client, redis.Redis):

@@ -79,14 +79,13 @@ class ModelRelease:
     k: int
 
 
-def register_challenger(recommender: Recommender, model_name: str, run_id: str,
-                        metrics: dict[str, float], k: int) -> ModelRelease:
-    """Log ``recommender`` in the training run ``run_id``, register it as a new version under
-    the ``challenger`` alias and tag it with its lineage (feature service, data window) and its
-    holdout NDCG."""
+def register_version(recommender: Recommender, model_name: str, run_id: str,
+                     metrics: dict[str, float], k: int) -> ModelRelease:
+    """Log ``recommender`` in the training run ``run_id``, register it as a new version and
+    tag it with its lineage (feature service, data window) and its holdout NDCG. No alias
+    moves: ``challenger`` and ``champion`` follow only once the promotion gate passed."""
     client = MlflowClient()
     version = log_recommender(recommender, model_name, run_id).version
-    client.set_registered_model_alias(model_name, CHALLENGER, version)
     window = recommender.manifest.get("data_window", {})
     tags = {
         "feature_service": recommender.manifest.get("feature_service"),
@@ -108,7 +107,9 @@ def alias_version(client: MlflowClient, model_name: str, alias: str) -> ModelVer
 
 
 def promote(client: MlflowClient, model_name: str, version: str) -> str | None:
-    """Point ``champion`` at ``version``; the former champion becomes ``previous_champion``."""
+    """Point ``challenger`` and ``champion`` at ``version``; the former champion becomes
+    ``previous_champion``. Returns the former champion's version."""
+    client.set_registered_model_alias(model_name, CHALLENGER, str(version))
     former = alias_version(client, model_name, CHAMPION)
     if former is not None and former.version != str(version):
         client.set_registered_model_alias(model_name, PREVIOUS, former.version)

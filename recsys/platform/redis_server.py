@@ -40,11 +40,21 @@ class RedisTarget:
         return to_feast_connection_string(self.url)
 
 
+def redacted(url: str) -> str:
+    """``url`` with its password replaced by ``***``, for logs and error messages."""
+    parsed = urlparse(url)
+    if not parsed.password:
+        return url
+    user = f"{parsed.username}:" if parsed.username else ":"
+    return parsed._replace(netloc=f"{user}***@{parsed.hostname}:{parsed.port or 6379}").geturl()
+
+
 def to_feast_connection_string(url: str) -> str:
     """Convert ``redis[s]://[user:password@]host:port/db`` to Feast's connection string."""
     parsed = urlparse(url)
     if parsed.scheme not in ("redis", "rediss"):
-        raise ValueError(f"REDIS_URL must start with redis:// or rediss://, got {url!r}")
+        raise ValueError(
+            f"REDIS_URL must start with redis:// or rediss://, got {redacted(url)!r}")
     parts = [f"{parsed.hostname or 'localhost'}:{parsed.port or 6379}"]
     db = (parsed.path or "/0").lstrip("/") or "0"
     if db != "0":
@@ -113,6 +123,10 @@ def _ensure_embedded(settings: Settings, url: str, timeout: float = 10.0) -> Non
             # Snapshot to disk so online features survive a restart of the server.
             "--save", "60 1",
             "--appendonly", "no",
+            # Bounded memory: when full, evict keys that have a TTL (cached responses, rate
+            # windows, pushed rows), least recently used first, never the materialized ones.
+            "--maxmemory", settings.embedded_redis_maxmemory,
+            "--maxmemory-policy", "volatile-lru",
         ]
         logger.info("starting embedded Valkey on port %d", settings.embedded_redis_port)
         subprocess.run(command, check=True, capture_output=True)

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
         description="An existing Redis; unset means the embedded Valkey server is used.",
     )
     embedded_redis_port: int = Field(default=6390, description="Port of the embedded Valkey.")
+    embedded_redis_maxmemory: str = Field(
+        default="2gb", description="Memory cap of the embedded Valkey (`maxmemory`).")
     mlflow_tracking_uri: str | None = Field(
         default=None,
         validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "RECSYS_MLFLOW_TRACKING_URI"),
@@ -45,11 +47,31 @@ class Settings(BaseSettings):
         description="SQL registry URL (production profile); unset means a local registry file.",
     )
     model_name: str = Field(default="recsys", description="MLflow registered model name.")
+    gate_min_ndcg: float = Field(default=0.01, ge=0, description="Promotion floor: the "
+                                 "challenger's holdout NDCG@k.")
+    gate_min_coverage: float = Field(default=0.005, ge=0, description="Promotion floor: "
+                                     "catalog coverage of the challenger's lists.")
+    gate_min_events: int = Field(default=1000, ge=0, description="Promotion floor: training "
+                                 "interactions (user-item pairs).")
+    gate_min_users: int = Field(default=50, ge=0, description="Promotion floor: training users.")
+    gate_max_drift: float = Field(default=0.6, ge=0, le=1, description="Promotion limit: total "
+                                  "variation distance of item shares from the champion's window.")
+    event_max_future_seconds: int = Field(
+        default=300, ge=0, description="How far ahead of this server's clock an event's time "
+        "may be (clock skew of producers).")
+    event_retention_days: int | None = Field(
+        default=None, ge=1, description="Events older than this many days are refused "
+        "(unset: no lower bound, e.g. to import historical data).")
 
     @property
     def event_log_dir(self) -> Path:
         """Durable append-only event log, one folder per UTC day."""
         return self.data_dir / "events" / "log"
+
+    @property
+    def push_outbox_dir(self) -> Path:
+        """Accepted events not yet pushed online (Redis was down), until replayed."""
+        return self.data_dir / "events" / "outbox"
 
     @property
     def inbox_dir(self) -> Path:

@@ -28,16 +28,36 @@ def test_each_broken_expectation_is_reported() -> None:
     future = pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=2)
     bad = frame(
         event_id=["a", "a"],
-        event_type=["view", "like"],
-        value=[-1.0, 4.0],
+        event_type=["purchase", "like"],
+        value=[-1.0, 4.0],  # a negative price
         timestamp=pd.Series([pd.Timestamp("2026-01-01", tz="UTC"), future]),
     )
     outcome = validate_events_frame(bad)
     assert not outcome.success
     failed = {(r["expectation"], r["column"]) for r in outcome.results if not r["success"]}
-    assert failed == {
+    assert failed == {  # and nothing else: the rules are the Event model's
         ("expect_column_values_to_be_unique", "event_id"),
         ("expect_column_values_to_be_in_set", "event_type"),
         ("expect_column_values_to_be_between", "value"),
         ("expect_column_values_to_be_between", "timestamp_lag_s"),
     }
+
+
+def test_value_rules_are_the_event_models_type_by_type() -> None:
+    from pydantic import ValidationError
+
+    from recsys.events.schema import Event
+
+    cases = [("rate", 5.5), ("rate", float("nan")), ("watch", 1.5), ("purchase", -3.0),
+             ("view", -7.0), ("rate", 3.0), ("watch", 0.5), ("purchase", 0.0)]
+    for event_type, value in cases:
+        events = frame(event_type=["view", event_type], value=[float("nan"), value])
+        suite_ok = validate_events_frame(events).success
+        try:
+            Event.model_validate({"event_id": "e", "user_id": "u", "item_id": "i",
+                                  "event_type": event_type, "timestamp": "2026-01-01T00:00Z",
+                                  "value": None if value != value else value})
+            model_ok = True
+        except ValidationError:
+            model_ok = False
+        assert suite_ok == model_ok, (event_type, value)

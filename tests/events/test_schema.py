@@ -47,8 +47,10 @@ def test_epoch_seconds_and_aware_datetimes_are_accepted() -> None:
     assert Event.model_validate(_event(timestamp=1_714_564_800)).timestamp == datetime(
         2024, 5, 1, 12, tzinfo=UTC
     )
-    # Large epochs stay seconds (pydantic alone would switch to milliseconds above 2e10).
-    assert Event.model_validate(_event(timestamp=30_000_000_000)).timestamp.year == 2920
+    # Large epochs stay seconds (pydantic alone would switch to milliseconds above 2e10): the
+    # year 2920, refused as ahead of the clock.
+    with pytest.raises(ValidationError, match="2920-08-30"):
+        Event.model_validate(_event(timestamp=30_000_000_000))
     tokyo = datetime(2024, 5, 1, 21, tzinfo=timezone(timedelta(hours=9)))
     assert Event.model_validate(_event(timestamp=tokyo)).timestamp.hour == 12
 
@@ -72,7 +74,7 @@ def test_naive_timestamp_is_rejected_with_a_clear_message(naive: object) -> None
         ({"event_type": "watch", "value": 1.5}, "value", "fraction"),
         ({"event_type": "purchase", "value": -3}, "value", ">= 0"),
         ({"value": float("inf")}, "value", "finite"),
-        ({"context": {"nested": {"a": 1}}}, "context.nested.str", "valid string"),
+        ({"context": {"nested": {"a": 1}}}, "context.nested.constrained-str", "valid string"),
         ({"colour": "red"}, "colour", "Extra inputs"),
     ],
 )
@@ -122,3 +124,28 @@ def test_column_constants_and_context_json() -> None:
     assert EVENT_COLUMNS == list(Event.model_fields)
     assert context_to_json({"b": 1, "a": "x"}) == '{"a":"x","b":1}'
     assert context_to_json({}) == "{}"
+
+
+def test_ids_are_trimmed_and_nfc_normalized_and_control_characters_refused() -> None:
+    composed, decomposed = "caf\u00e9", "cafe\u0301"
+    event = Event.model_validate(_event(user_id=f"  {decomposed} ", item_id=17))
+    assert event.user_id == composed and event.item_id == "17"
+    for bad in ("u\x00", "u\n1", "u\u200b"):
+        with pytest.raises(ValidationError, match="control"):
+            Event.model_validate(_event(user_id=bad))
+    with pytest.raises(ValidationError, match="128"):
+        Event.model_validate(_event(user_id="u" * 129))
+
+
+def test_timestamps_beyond_the_allowed_skew_are_refused() -> None:
+    now = datetime.now(tz=UTC)
+    Event.model_validate(_event(timestamp=now + timedelta(minutes=4)))
+    with pytest.raises(ValidationError, match="ahead of the server's clock"):
+        Event.model_validate(_event(timestamp=now + timedelta(minutes=6)))
+
+
+def test_context_is_bounded() -> None:
+    Event.model_validate(_event(context={f"k{i}": "v" for i in range(32)}))
+    for context in ({f"k{i}": "v" for i in range(33)}, {"k" * 65: 1}, {"k": "v" * 257}):
+        with pytest.raises(ValidationError):
+            Event.model_validate(_event(context=context))

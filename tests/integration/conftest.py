@@ -1,14 +1,17 @@
 """One real run of the whole platform on a small synthetic world, shared by the tests here."""
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from starlette.testclient import TestClient
 
 from orchestration.run import main as run_platform
 from recsys.events.event_log import EventLog
 from recsys.platform.settings import Settings, get_settings
+from serving.auth import KeyStore, Role
 
 #: Rows that must be quarantined, each for a different reason.
 BAD_ROWS = pd.DataFrame({
@@ -26,6 +29,12 @@ BAD_ROWS = pd.DataFrame({
 class Platform:
     settings: Settings
     root: Path
+    admin_key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Credentials of an admin service key, as a client sends them."""
+        return {"Authorization": f"Bearer {self.admin_key}"}
 
 
 @pytest.fixture(scope="session")
@@ -40,4 +49,15 @@ def platform(platform_dirs: Path) -> Platform:
     code = run_platform(["--source", "synthetic", "--users", "300", "--items", "200",
                          "--days", "30", "--seed", "7"])
     assert code == 0, "the platform job failed"
-    return Platform(settings=settings, root=platform_dirs)
+    _, admin_key = KeyStore(settings.data_dir / "auth" / "keys.json").create(Role.ADMIN, "tests")
+    return Platform(settings=settings, root=platform_dirs, admin_key=admin_key)
+
+
+@pytest.fixture(scope="session")
+def service_client(platform: Platform) -> Iterator[TestClient]:
+    """The service in process (BentoML's ASGI app), with an admin key: one per session, as
+    BentoML registers its traffic metrics once per process."""
+    from serving.service import RecommendationService
+
+    with TestClient(RecommendationService.to_asgi(), headers=platform.headers) as client:
+        yield client

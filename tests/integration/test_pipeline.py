@@ -91,3 +91,31 @@ def test_feast_cli_apply_and_materialize_incremental(platform: Platform, redis_u
                           text=True, timeout=300, cwd=source)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "item_stats" in done.stdout
+
+
+def test_a_poisoned_window_stops_retrain_job_and_keeps_the_champion(platform: Platform) -> None:
+    """A duplicate event and a negative price planted in the warehouse: the blocking data
+    check on the training window stops the job before any feature or model is rebuilt."""
+    from orchestration.definitions import defs
+
+    client = MlflowClient(platform.settings.tracking_uri)
+    name = platform.settings.model_name
+    champion = client.get_model_version_by_alias(name, CHAMPION).version
+    versions = len(client.search_model_versions(f"name='{name}'"))
+    day = sorted((platform.settings.warehouse_dir / "validated_events").glob("date=*"))[-1]
+    rows = pd.read_parquet(day / "part.parquet").head(1)
+    planted = day / "planted.parquet"
+    pd.concat([rows, rows.assign(event_id="planted-negative", event_type="purchase",
+                                 value=-5.0)]).to_parquet(planted, index=False)
+    try:
+        result = defs.resolve_job_def("retrain_job").execute_in_process(
+            instance=dg.DagsterInstance.get(), raise_on_error=False)
+    finally:
+        planted.unlink()
+    assert not result.success
+    checks = {e.asset_check_key.name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks == {"training_window_suite": False}
+    built = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
+    assert built == {"training_window"}
+    assert client.get_model_version_by_alias(name, CHAMPION).version == champion
+    assert len(client.search_model_versions(f"name='{name}'")) == versions

@@ -24,11 +24,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def client(platform: Platform) -> Iterator[TestClient]:
-    from serving.service import RecommendationService
-
-    with TestClient(RecommendationService.to_asgi()) as test_client:
-        yield test_client
+def client(service_client: TestClient) -> TestClient:
+    return service_client
 
 
 def history(platform: Platform, user: str) -> set[str]:
@@ -130,7 +127,8 @@ def test_bentoml_serve_answers_over_http(platform: Platform, tmp_path) -> None: 
         f"http://127.0.0.1:{port}/health/ready", timeout=120, env=env,
     ):
         user = active_user(platform)
-        body = httpx.get(f"http://127.0.0.1:{port}/api/v1/recs/{user}?limit=3", timeout=10).json()
+        body = httpx.get(f"http://127.0.0.1:{port}/api/v1/recs/{user}?limit=3", timeout=10,
+                         headers=platform.headers).json()
         assert len(body["items"]) == 3 and body["fallback"] is False
         assert httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).status_code == 200
 
@@ -273,7 +271,7 @@ def test_metrics_report_latency_stages_cache_and_model(
     own_redis: tuple[Settings, str], platform: Platform
 ) -> None:
     _, base = own_redis
-    with httpx.Client(base_url=base, timeout=10) as http:
+    with httpx.Client(base_url=base, timeout=10, headers=platform.headers) as http:
         for _ in range(2):
             http.get(f"/api/v1/recs/{active_user(platform, rank=5)}").raise_for_status()
         http.get("/api/v1/recs/never-seen-user-metrics").raise_for_status()
@@ -291,7 +289,7 @@ def test_redis_stopped_mid_test_gives_fallbacks_then_recovers(
     own_redis: tuple[Settings, str], platform: Platform
 ) -> None:
     valkey, base = own_redis
-    client = httpx.Client(base_url=base, timeout=10)
+    client = httpx.Client(base_url=base, timeout=10, headers=platform.headers)
     user = active_user(platform, rank=6)
     assert client.get(f"/api/v1/recs/{user}").json()["fallback"] is False
     stop_embedded(valkey)
@@ -487,3 +485,48 @@ def test_train_launches_the_dagster_retrain_job_and_returns_its_run(
                 break
             time.sleep(1)
         assert run.status == DagsterRunStatus.SUCCESS
+
+
+def test_a_user_token_reads_only_its_own_recommendations(client: TestClient,
+                                                          platform: Platform) -> None:
+    import time as clock
+
+    import jwt
+
+    from tests.conftest import JWT_SECRET
+
+    alice, bob = active_user(platform, rank=2), active_user(platform, rank=3)
+    token = jwt.encode({"sub": alice, "exp": int(clock.time()) + 60}, JWT_SECRET,
+                       algorithm="HS256")
+    as_alice = {"Authorization": f"Bearer {token}"}
+    assert client.get(f"/api/v1/recs/{alice}", headers=as_alice).status_code == 200
+    refused = client.get(f"/api/v1/recs/{bob}", headers=as_alice)
+    assert refused.status_code == 403 and alice in refused.json()["detail"]
+    assert client.post("/recommend", headers=as_alice,
+                       json={"user_id": bob, "num_items": 3}).status_code == 403
+    assert client.get("/api/v1/recs/models", headers=as_alice).status_code == 403
+    anonymous = client.get(f"/api/v1/recs/{alice}", headers={"Authorization": ""})
+    assert anonymous.status_code == 401
+
+
+def test_a_restart_after_a_rollback_serves_the_champion(platform: Platform) -> None:
+    import mlflow
+    from mlflow import MlflowClient
+
+    from recsys.models.registry import CHAMPION, alias_version, log_recommender, promote, rollback
+    from serving.service import RecommendationService
+
+    name = platform.settings.model_name
+    mlflow.set_tracking_uri(platform.settings.tracking_uri)
+    registry = MlflowClient()
+    champion = str(alias_version(registry, name, CHAMPION).version)
+    service = RecommendationService()
+    service.models.stop()
+    with mlflow.start_run(experiment_id=platform_experiment(platform, registry)) as run:
+        pass
+    newer = log_recommender(service.models.engine.recommender, name, run.info.run_id)
+    promote(registry, name, newer.version)
+    assert str(rollback(registry, name)) == champion
+    restarted = RecommendationService()
+    restarted.models.stop()
+    assert restarted.models.engine.model_version == champion

@@ -11,7 +11,8 @@ from orchestration.defs.sensors import event_log_sensor, inbox_sensor
 from recsys.events.event_log import EventLog
 
 EXPECTED_ASSETS = {
-    "event_source", "raw_events", "validated_events", "user_features", "item_features",
+    "event_source", "raw_events", "validated_events", "training_window", "user_features",
+    "item_features",
     "feature_registry", "online_features", "training_data", "base_candidates", "ranker_model",
     "holdout_candidates", "champion_recipe_model", "model_evaluation", "serving_candidates",
     "registered_model", "champion_model", "bento_model",
@@ -54,10 +55,13 @@ def test_every_job_resolves(defs: dg.Definitions) -> None:
 def test_promotion_gate_and_data_checks_are_blocking(defs: dg.Definitions) -> None:
     graph = defs.resolve_asset_graph()
     checks = {key.name for key in graph.asset_check_keys}
-    assert {"promotion_gate", "validated_events_suite", "quarantine_share"} <= checks
+    assert {"promotion_gate", "validated_events_suite", "quarantine_share",
+            "training_window_suite"} <= checks
     blocking = {key.name for key in graph.asset_check_keys
                 if graph.get_check_spec(key).blocking}
-    assert {"promotion_gate", "validated_events_suite"} <= blocking
+    assert {"promotion_gate", "validated_events_suite", "training_window_suite"} <= blocking
+    retrain = defs.resolve_job_def("retrain_job").asset_layer.asset_graph
+    assert dg.AssetKey("training_window") in retrain.get_all_asset_keys()
 
 
 def test_daily_schedule_targets_retraining(defs: dg.Definitions) -> None:

@@ -104,3 +104,28 @@ def test_lingering_writer_gathers_the_window_into_one_batch(redis_url: str) -> N
     assert cache.flush(timeout=5)
     assert writes == [5]  # one round trip for the five puts queued within the window
     assert [cache.get(user, "v1")[0] for user in users] == [u.encode() for u in users]
+
+
+def test_a_failed_write_does_not_send_readers_to_the_fallback(redis_url: str) -> None:
+    reads, writes = Breaker(retry_seconds=60), Breaker(retry_seconds=60)
+    cache = ResponseCache(redis_url, ttl=30, breaker=reads, write_breaker=writes)
+    user = f"cache-{uuid.uuid4().hex}"
+    _, gen = cache.get(user, "v1")
+    cache.put(user, "v1", gen, b"ok")
+    writes.failed()  # e.g. a write refused by a full Redis
+    cache.put(user, "v1", gen, b"new")  # skipped while the write breaker is open
+    assert not reads.is_open
+    assert cache.get(user, "v1")[0] == b"ok"
+
+
+def test_the_write_behind_queue_is_bounded_and_drops_the_oldest(redis_url: str) -> None:
+    from serving.metrics import CACHE_WRITES_DROPPED
+
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    cache = ResponseCache(dead, ttl=30, breaker=Breaker(), write_behind=True, max_pending=5,
+                          linger=0.5)  # the writer sleeps: the queue fills meanwhile
+    before = CACHE_WRITES_DROPPED._value.get()
+    for i in range(12):
+        cache.put(f"u{i}", "v1", b"1", b"x")
+    assert CACHE_WRITES_DROPPED._value.get() - before >= 6
+    assert len(cache._pending) <= 5

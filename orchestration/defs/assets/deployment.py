@@ -5,7 +5,7 @@ import dagster as dg
 
 from orchestration.defs.resources import MLflowResource, PlatformStorage
 from recsys.evaluation.tracking import EvaluationRecord
-from recsys.models.registry import ModelRelease, promote, register_challenger
+from recsys.models.registry import ModelRelease, promote, register_version
 from recsys.models.union import UnionCandidates
 from recsys.platform.settings import use_bentoml_home
 from training import train
@@ -29,10 +29,10 @@ def registered_model(
     tracking: MLflowResource,
 ) -> ModelRelease:
     """The serving model (the evaluated ranker over the serving candidates), registered in
-    MLflow under the ``challenger`` alias, in the evaluation's run."""
+    MLflow as a new version in the evaluation's run; no alias moves before the gate."""
     tracking.client()  # sets the tracking URI
     model = train.assemble(training_data, serving_candidates, ranker_model.ranker)
-    release = register_challenger(model, tracking.model_name, model_evaluation.run_id,
+    release = register_version(model, tracking.model_name, model_evaluation.run_id,
                                   model_evaluation.metrics, model_evaluation.k)
     context.add_output_metadata({"model": release.name, "version": release.version,
                                  "mlflow_run_id": release.run_id})
@@ -43,8 +43,8 @@ def registered_model(
 def champion_model(
     context: dg.AssetExecutionContext, registered_model: ModelRelease, tracking: MLflowResource
 ) -> ModelRelease:
-    """The ``champion`` alias moved to the challenger once the promotion gate passed; the
-    service follows it."""
+    """The ``challenger`` and ``champion`` aliases moved to the version once the promotion
+    gate passed; the service follows ``champion``."""
     former = promote(tracking.client(), registered_model.name, registered_model.version)
     context.add_output_metadata({"champion": registered_model.version,
                                  "previous_champion": former or "none"})

@@ -3,12 +3,14 @@
 import dagster as dg
 
 from orchestration.defs.resources import FeastResource, MLflowResource
+from recsys.evaluation.gate import window_figures
 from recsys.evaluation.holdout import evaluate
 from recsys.evaluation.tracking import (
     EvaluationRecord,
     Lineage,
     code_version,
     log_training_run,
+    logged_window,
     training_config_of,
 )
 from recsys.models.recommender import Recommender
@@ -66,18 +68,22 @@ def model_evaluation(
         models["champion"] = champion_recipe_model
     report = evaluate(models, data.interactions, data.windows, feast.store(),
                       service=config.feature_service)
-    champion = alias_version(tracking.client(), tracking.model_name, CHAMPION)
+    client = tracking.client()
+    champion = alias_version(client, tracking.model_name, CHAMPION)
     lineage = Lineage(
         feature_service=config.feature_service, data_window=data.windows.as_dict(),
         code_version=code_version(), orchestrator_run_id=context.run.run_id,
         champion_version=champion.version if champion else None,
     )
+    figures = window_figures(
+        data.interactions, data.windows.holdout_start,
+        None if champion is None else logged_window(client.get_run(champion.run_id)))
     run_id = log_training_run(
         tracking.experiment_id(), f"train-{context.run.run_id[:8]}", lineage,
         config.to_dict(), config.as_params(), report, ranker_model.stats,
-        ranker_model.ranker.feature_importance(),
+        ranker_model.ranker.feature_importance(), figures,
     )
-    metrics = report.metrics()
+    metrics = report.metrics() | figures
     context.add_output_metadata({
         "mlflow_run_id": run_id,
         "users": report.n_users,
@@ -88,3 +94,4 @@ def model_evaluation(
            if name.endswith(f"ndcg_at_{report.k}")},
     })
     return EvaluationRecord(run_id, metrics, report.k, lineage.champion_version)
+

@@ -24,7 +24,20 @@ def read_catalog(storage: PlatformStorage) -> pd.DataFrame:
     return pd.read_parquet(storage.table_dir("catalog") / "items.parquet")
 
 
-@dg.asset(group_name="features", deps=[validated_events], kinds={"parquet", "feast"})
+@dg.asset(group_name="features", deps=[validated_events], kinds={"parquet"})
+def training_window(storage: PlatformStorage) -> dg.MaterializeResult:
+    """The validated events the features and models of this run are built from. Its blocking
+    data checks stop every job that trains (``retrain_job`` included) before anything is
+    rebuilt from a bad window."""
+    events = read_validated_events(storage)
+    return dg.MaterializeResult(metadata={
+        "events": len(events), "users": int(events["user_id"].nunique()),
+        "items": int(events["item_id"].nunique()),
+        "first_event": str(events["timestamp"].min()), "last_event": str(events["timestamp"].max()),
+    })
+
+
+@dg.asset(group_name="features", deps=[training_window], kinds={"parquet", "feast"})
 def user_features(storage: PlatformStorage, feast: FeastResource) -> dg.MaterializeResult:
     """User tables of the offline store: activity windows, category affinity, history."""
     events = read_validated_events(storage)
@@ -36,7 +49,7 @@ def user_features(storage: PlatformStorage, feast: FeastResource) -> dg.Material
     } | {"users": int(events["user_id"].nunique())})
 
 
-@dg.asset(group_name="features", deps=[validated_events], kinds={"parquet", "feast"})
+@dg.asset(group_name="features", deps=[training_window], kinds={"parquet", "feast"})
 def item_features(storage: PlatformStorage, feast: FeastResource) -> dg.MaterializeResult:
     """Item table of the offline store: popularity windows, trend, price, stock, categories."""
     table = build_item_table(read_validated_events(storage), read_catalog(storage))

@@ -87,12 +87,18 @@ def raw_events(context: dg.AssetExecutionContext, storage: PlatformStorage) -> d
 def validated_events(
     context: dg.AssetExecutionContext, storage: PlatformStorage
 ) -> dg.MaterializeResult:
-    """Raw events that pass the event schema; the others quarantined with their reason."""
+    """Raw events that pass the event schema; the others quarantined with their reason.
+
+    An ``event_id`` is accepted once across all days: a retry landing on another day is
+    quarantined as a duplicate of the partition that holds it already.
+    """
     valid_rows = quarantined_rows = 0
     reasons: dict[str, int] = {}
-    for day in partition_days(context):
+    days = partition_days(context)
+    known = storage.validated_event_ids(exclude_days=days)
+    for day in days:
         raw = pd.read_parquet(_partition_file(storage, "raw_events", day))
-        result = validate_events(raw)
+        result = validate_events(raw, known)
         result.valid.to_parquet(_partition_file(storage, "validated_events", day), index=False)
         quarantine_file = storage.quarantine_dir() / f"date={day}.parquet"
         if len(result.quarantined):
