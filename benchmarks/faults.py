@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -33,7 +34,6 @@ import tempfile
 import threading
 import time
 import uuid
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import httpx
@@ -59,23 +59,43 @@ from serving.auth import Role
 JWT_SECRET = "bench-faults-" + uuid.uuid4().hex
 
 
+#: Failures of these schemathesis checks are server errors or answers that break the
+#: published API document; ``positive_data_acceptance`` (a schema-valid request refused) is
+#: reported apart: the document cannot state every rule (a timestamp at most 5 minutes ahead
+#: of the server's clock, a rating required for ``rate`` events).
+VALID_REJECTED = "ST202"
+
+
 def schemathesis_failures(url: str, headers: dict[str, str], examples: int) -> dict:
-    """Failures schemathesis finds with every check, and the cases it ran."""
+    """Run schemathesis with every check; read its summary: failures by check (the server
+    errors and document violations apart from schema-valid requests refused), the operations
+    they were found on, and the cases generated."""
     st = shutil.which("st", path=str(Path(sys.executable).parent))
-    with tempfile.TemporaryDirectory() as tmp:
-        report = Path(tmp) / "junit.xml"
-        command = [st, "run", f"{url}/openapi.json", "--url", url, "--checks", "all",
-                   "--seed", "42", "--max-examples", str(examples), "--report", "junit",
-                   "--report-junit-path", str(report), "--no-color",
-                   *[arg for k, v in headers.items() for arg in ("--header", f"{k}: {v}")]]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=1800)
-        log(done.stdout[-3000:])
-        if not report.exists():
-            raise RuntimeError(f"schemathesis wrote no report: {done.stderr[-2000:]}")
-        cases = ET.parse(report).getroot().iter("testcase")
-        failures = [c.get("name") for c in cases if c.find("failure") is not None
-                    or c.find("error") is not None]
-    return {"failures": len(failures), "failed_operations": failures}
+    # POST /api/v1/recs/train is left out: it starts real Dagster runs, and without a Dagster
+    # webserver its documented answer is 503.
+    command = [st, "run", f"{url}/openapi.json", "--url", url, "--checks", "all",
+               "--exclude-path", "/api/v1/recs/train", "--seed", "42",
+               "--max-examples", str(examples), "--no-color",
+               *[arg for k, v in headers.items() for arg in ("--header", f"{k}: {v}")]]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=1800)
+    out = done.stdout
+    log(out[-4000:])
+    by_check = {code: int(n) for code, n in re.findall(r"^\s*\S+ (ST\d+) [^:\n]+: (\d+)$", out,
+                                                      flags=re.M)}
+    operations: dict[str, list[str]] = {}
+    current = None
+    for line in out.splitlines():
+        if header := re.match(r"^_+ (\w+ \S+) _+$", line):
+            current = header.group(1)
+        elif current and (check := re.match(r"^- (ST\d+ .+?)(?: \(.*\))?$", line.strip())):
+            operations.setdefault(current, []).append(check.group(1))
+    generated = re.search(r"(\d+) generated", out)
+    rejected = by_check.pop(VALID_REJECTED, 0)
+    if done.returncode not in (0, 1) or generated is None:
+        raise RuntimeError(f"schemathesis did not run: {done.stderr[-2000:]}")
+    return {"failures": sum(by_check.values()), "by_check": by_check,
+            "operations": operations, "valid_rejected": rejected,
+            "cases": int(generated.group(1))}
 
 
 def unauthenticated_accepted(url: str) -> int:
@@ -213,7 +233,10 @@ def main(argv: list[str] | None = None) -> int:
             log("schemathesis")
             found = schemathesis_failures(url, headers, args.examples)
             result["schemathesis_server_errors"] = found["failures"]
-            result["schemathesis_failed_operations"] = found["failed_operations"]
+            result["schemathesis_by_check"] = found["by_check"]
+            result["schemathesis_operations"] = found["operations"]
+            result["schemathesis_valid_requests_rejected"] = found["valid_rejected"]
+            result["schemathesis_cases"] = found["cases"]
             log("unauthenticated requests")
             result["unauthenticated_accepted"] = unauthenticated_accepted(url)
             log("rate limit: 600 requests of one user")

@@ -252,3 +252,51 @@ def _json(raw: bytes) -> Any:
         return json.loads(raw)
     except ValueError:
         return None  # the route answers the malformed body with its own 422
+
+
+_REFUSAL = {"type": "object", "properties": {"error": {"type": "string"},
+                                             "detail": {"type": "string"}},
+            "required": ["error", "detail"]}
+_REFUSALS = {
+    "401": "No, or unknown, credentials.",
+    "403": "The caller's role, or the user it may act for, does not allow this.",
+    "429": "Too many requests for this user or key; see Retry-After.",
+}
+
+
+def document_access(schema: dict[str, Any]) -> dict[str, Any]:
+    """Add the rules to an OpenAPI document: the two ways to authenticate, and for every
+    protected operation its security requirement and refusals (401, 403, 429, and 413 for a
+    body). Idempotent."""
+    components = schema.setdefault("components", {})
+    if "securitySchemes" in components:
+        return schema
+    components["securitySchemes"] = {
+        "bearer": {"type": "http", "scheme": "bearer",
+                   "description": "An API key (`rk_…`) or a JWT whose `sub` is the user."},
+        "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+    }
+    components.setdefault("schemas", {})["Refusal"] = _REFUSAL
+    refusal = {"content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/Refusal"}}}}
+    for rule in RULES:
+        operation = schema.get("paths", {}).get(rule.path, {}).get(rule.method.lower())
+        if operation is None or not isinstance(rule.role, Role):
+            continue
+        operation["security"] = [{"bearer": []}, {"apiKey": []}]
+        responses = operation.setdefault("responses", {})
+        codes = {**_REFUSALS, **({"413": "The body is larger than allowed."}
+                                  if rule.method == "POST" else {})}
+        for code, text in codes.items():
+            responses.setdefault(code, {"description": text, **refusal})
+    return schema
+
+
+def secure_openapi(app: Any) -> None:
+    """Have ``app``'s OpenAPI document state the access rules (:func:`document_access`)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        return document_access(build())
+
+    app.openapi = openapi

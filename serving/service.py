@@ -22,7 +22,7 @@ from recsys.events.schema import Context, EventBatch, Identifier
 from recsys.platform.redis_server import resolve_redis
 from recsys.platform.settings import get_settings
 from serving import engine as request_path
-from serving.access import AccessMiddleware, get_access
+from serving.access import AccessMiddleware, get_access, secure_openapi
 from serving.breaker import Breaker
 from serving.cache import ResponseCache
 from serving.config import get_serving_settings
@@ -173,7 +173,8 @@ class RecommendationService:
         return ModelsResponse(name=self.settings.model_name, serving_version=serving,
                               versions=versions)
 
-    @app.get("/api/v1/recs/models/{version}", response_model=ModelVersionInfo)
+    @app.get("/api/v1/recs/models/{version}", response_model=ModelVersionInfo,
+             responses={404: {"description": "No such version or alias."}})
     def model_version(self, version: str) -> ModelVersionInfo:
         try:
             return get_version(self.settings.tracking_uri, self.settings.model_name, version,
@@ -241,3 +242,4 @@ class RecommendationService:
 RecommendationService.add_asgi_middleware(BadInputAs422)
 RecommendationService.add_asgi_middleware(AccessMiddleware)
 label_endpoints_by_route(app)
+secure_openapi(app)

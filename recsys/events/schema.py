@@ -27,6 +27,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import pandas as pd
+import pyarrow as pa
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -265,6 +266,13 @@ EVENT_DTYPES: dict[str, str] = {
     "timestamp": "datetime64[ns, UTC]",
     "context": "object",
 }
+#: The event columns as stored (Parquet): explicit, so an empty day has the same types as a
+#: full one and a partitioned table reads back whole.
+EVENT_ARROW_SCHEMA = pa.schema([
+    ("event_id", pa.string()), ("user_id", pa.string()), ("item_id", pa.string()),
+    ("event_type", pa.string()), ("value", pa.float64()),
+    ("timestamp", pa.timestamp("ns", tz="UTC")), ("context", pa.string()),
+])
 ITEM_DTYPES: dict[str, str] = {
     "item_id": "object",
     "title": "object",

@@ -32,3 +32,27 @@ def test_two_files_of_different_days_both_survive_whole(tmp_path) -> None:
     logged = pd.concat([log.read_day(day) for day in log.days()])
     assert sorted(logged["event_id"]) == sorted(
         [f"2026-11-01-{i}" for i in range(3)] + [f"2026-11-02-{i}" for i in range(4)])
+
+
+def test_an_event_retried_on_another_day_is_validated_once(tmp_path) -> None:
+    from orchestration.defs.assets.ingestion import raw_events, validated_events
+    from orchestration.defs.partitions import daily_partitions
+
+    storage = PlatformStorage(data_dir=str(tmp_path / "data"))
+    frame = pd.DataFrame({
+        "event_id": ["once", "once", "other"], "user_id": ["u1", "u1", "u2"],
+        "item_id": ["i1", "i1", "i2"], "event_type": "view", "value": float("nan"),
+        "timestamp": pd.to_datetime(["2026-11-01T10:00Z", "2026-11-02T09:00Z",
+                                     "2026-11-02T10:00Z"], utc=True),
+        "context": "{}",
+    })
+    EventLog(storage.settings.event_log_dir).append(frame)
+    assert "2026-11-01" in daily_partitions.get_partition_keys()
+    for day in ("2026-11-02", "2026-11-01"):  # the later day first: the order must not matter
+        result = dg.materialize([raw_events, validated_events], partition_key=day,
+                                resources={"storage": storage})
+        assert result.success
+    valid = pd.read_parquet(storage.table_dir("validated_events"))
+    assert sorted(valid["event_id"]) == ["once", "other"]
+    quarantined = pd.read_parquet(storage.quarantine_dir() / "date=2026-11-01.parquet")
+    assert quarantined["reason"].tolist() == ["duplicate event_id (accepted on another day)"]

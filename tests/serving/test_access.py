@@ -119,3 +119,20 @@ def test_without_redis_the_limiter_fails_open_to_an_in_process_limit(tmp_path) -
     headers = {"Authorization": f"Bearer {reader}"}
     codes = [client.get("/api/v1/recs/u1", headers=headers).status_code for _ in range(7)]
     assert codes == [200] * 5 + [429] * 2
+
+
+def test_the_openapi_document_states_the_rules() -> None:
+    from serving.access import document_access
+
+    schema = {"paths": {
+        "/health": {"get": {"responses": {"200": {"description": "ok"}}}},
+        "/events": {"post": {"responses": {"202": {"description": "accepted"}}}},
+        "/api/v1/recs/{user_id}": {"get": {"responses": {"200": {"description": "ok"}}}},
+    }}
+    document_access(schema)
+    assert set(schema["components"]["securitySchemes"]) == {"bearer", "apiKey"}
+    assert "security" not in schema["paths"]["/health"]["get"]
+    events = schema["paths"]["/events"]["post"]
+    assert events["security"] and {"401", "403", "413", "429"} <= set(events["responses"])
+    assert "413" not in schema["paths"]["/api/v1/recs/{user_id}"]["get"]["responses"]
+    assert document_access(schema) is schema  # idempotent

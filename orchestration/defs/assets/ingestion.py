@@ -6,6 +6,7 @@ import pandas as pd
 
 from orchestration.defs.partitions import daily_partitions, partition_days
 from orchestration.defs.resources import PlatformStorage
+from recsys.events.schema import EVENT_ARROW_SCHEMA, EVENT_COLUMNS
 from recsys.events.sources import Source, SourceKind, load_source
 from recsys.events.validation import validate_events
 
@@ -72,7 +73,8 @@ def raw_events(context: dg.AssetExecutionContext, storage: PlatformStorage) -> d
     total = 0
     for day in partition_days(context):
         frame = log.read_day(day)
-        frame.to_parquet(_partition_file(storage, "raw_events", day), index=False)
+        frame[EVENT_COLUMNS].to_parquet(_partition_file(storage, "raw_events", day),
+                                        index=False, schema=EVENT_ARROW_SCHEMA)
         total += len(frame)
     return dg.MaterializeResult(metadata={"rows": total})
 
@@ -99,7 +101,8 @@ def validated_events(
     for day in days:
         raw = pd.read_parquet(_partition_file(storage, "raw_events", day))
         result = validate_events(raw, known)
-        result.valid.to_parquet(_partition_file(storage, "validated_events", day), index=False)
+        result.valid.to_parquet(_partition_file(storage, "validated_events", day), index=False,
+                                schema=EVENT_ARROW_SCHEMA)
         quarantine_file = storage.quarantine_dir() / f"date={day}.parquet"
         if len(result.quarantined):
             result.quarantined.to_parquet(quarantine_file, index=False)
