@@ -1,10 +1,15 @@
 """The Grafana dashboards: valid dashboard models whose every query reads a real series.
 
 The live check starts ``bentoml serve`` on the trained champion (the process Prometheus
-scrapes), makes it answer recommendations and events and swap in a new champion, and
-compares the metric names of every panel query and alert rule with its ``/metrics``.
+scrapes), makes it answer recommendations and events (one of them twice, and a body over the
+size limit) and swap in a new champion, and compares the metric names of every panel query
+and alert rule with its ``/metrics``. Series that only a fault creates are listed in
+:data:`FAULT_ONLY` and must be declared in ``serving/metrics.py``; the label values the
+panels and rules select on the service's own series are checked against the code that sets
+them.
 """
 
+import ast
 import json
 import os
 import re
@@ -19,9 +24,11 @@ import pandas as pd
 import pytest
 import yaml
 from mlflow import MlflowClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from recsys.models.registry import CHAMPION, alias_version
 from recsys.platform.settings import PROJECT_ROOT, Settings
+from serving.config import AuthSettings
 from tests.conftest import free_port, running_server
 from tests.monitoring.promtool import needs_promtool, promtool
 
@@ -33,6 +40,16 @@ DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 LAYOUT_PANELS = {"row", "text"}
 #: Series Prometheus writes itself for each scrape target rather than reading /metrics.
 PROMETHEUS_OWN = {"up"}
+#: Series the service creates only under a fault the live check does not cause (a labelled
+#: counter appears on /metrics at its first increment), with the fault. They must still be
+#: declared in serving/metrics.py and be read by a panel or rule. The fault-only label values
+#: of series that do appear (recsys_events_total{outcome="queued"|"replayed"}) are checked by
+#: test_selected_label_values_are_set_by_the_service instead.
+FAULT_ONLY = {
+    # a new champion failing its smoke test, an experiment arm failing to load
+    "recsys_model_rejections_total",
+}
+SERVING = PROJECT_ROOT / "serving"
 
 # --- The metric names of a PromQL expression -------------------------------------------------
 
@@ -72,6 +89,76 @@ def test_metric_names_of_promql(expr: str, names: set[str]) -> None:
     assert metric_names(expr) == names
 
 
+# --- What the service code declares and sets ---------------------------------------------
+
+_SUFFIXES = {"Counter": ["_total"], "Gauge": [""], "Histogram": ["_bucket", "_sum", "_count"],
+             "Summary": ["_sum", "_count"]}
+
+
+def declared_metrics() -> dict[str, list[str]]:
+    """Variable name -> exported series names of each metric serving/metrics.py declares."""
+    declared = {}
+    for node in ast.walk(ast.parse((SERVING / "metrics.py").read_text())):
+        if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
+                and isinstance(kind := node.value.func, ast.Attribute)
+                and kind.attr in _SUFFIXES):
+            [name] = [k.value.value for k in node.value.keywords if k.arg == "name"]
+            [variable] = node.targets
+            declared[variable.id] = [name + suffix for suffix in _SUFFIXES[kind.attr]]
+    return declared
+
+
+def set_label_values() -> dict[tuple[str, str], set[str]]:
+    """(series, label) -> the values serving/*.py passes to ``METRIC.labels(label=...)``,
+    for the labels only ever given literal strings (not ``reason=why``)."""
+    declared = declared_metrics()
+    values: dict[tuple[str, str], set[str]] = {}
+    dynamic = set()
+    for path in SERVING.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "labels" and isinstance(node.func.value, ast.Name)
+                    and node.func.value.id in declared):
+                continue
+            for series in declared[node.func.value.id]:
+                for keyword in node.keywords:
+                    value = keyword.value
+                    if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                        values.setdefault((series, keyword.arg), set()).add(value.value)
+                    else:
+                        dynamic.add((series, keyword.arg))
+    return {key: found for key, found in values.items() if key not in dynamic}
+
+
+_SELECTOR = re.compile(r"([a-zA-Z_:][\w:]*)\s*\{([^{}]*)\}")
+_EQUALS = re.compile(r'(\w+)\s*=\s*"((?:[^"\\]|\\.)*)"')  # label="value", not =~ != !~
+
+
+def selected_label_values(expr: str) -> set[tuple[str, str, str]]:
+    """(series, label, value) of each ``series{label="value"}`` matcher of ``expr``."""
+    return {(name, label, value) for name, matchers in _SELECTOR.findall(expr)
+            for label, value in _EQUALS.findall(matchers)}
+
+
+def test_selected_label_values_of_promql() -> None:
+    expr = ('sum(rate(a_total{outcome="queued", job=~"x|y"}[5m])) - '
+            'b{reason!="arm", reason="smoke test"} offset 1h')
+    assert selected_label_values(expr) == {("a_total", "outcome", "queued"),
+                                           ("b", "reason", "smoke test")}
+
+
+def test_the_service_code_is_read_as_it_is() -> None:
+    declared = declared_metrics()
+    assert declared["EVENTS"] == ["recsys_events_total"]
+    assert declared["STAGE_SECONDS"] == ["recsys_stage_seconds_bucket", "recsys_stage_seconds_sum",
+                                         "recsys_stage_seconds_count"]
+    values = set_label_values()
+    assert {"pushed", "duplicate", "queued", "replayed"} <= values[
+        ("recsys_events_total", "outcome")]
+    assert {"smoke test", "arm"} <= values[("recsys_model_rejections_total", "reason")]
+    assert ("recsys_fallbacks_total", "reason") not in values  # set from a variable
+
+
 # --- The dashboard models -----------------------------------------------------------------
 
 
@@ -92,6 +179,21 @@ def queries(dashboard: dict) -> Iterator[tuple[str, str]]:
     for panel in query_panels(dashboard):
         for target in panel["targets"]:
             yield panel["title"], target["expr"]
+
+
+def alert_exprs() -> Iterator[tuple[str, str]]:
+    """(alert name, PromQL) of every alert rule."""
+    rules = yaml.safe_load((PROJECT_ROOT / "monitoring/prometheus/alerts.yml").read_text())
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            yield rule["alert"], rule["expr"]
+
+
+def every_expr() -> Iterator[tuple[str, str]]:
+    """(panel title or alert name, PromQL) of both dashboards and the alert rules."""
+    for name in sorted(DASHBOARDS):
+        yield from queries(load(name))
+    yield from alert_exprs()
 
 
 def provisioned_datasource() -> dict:
@@ -138,11 +240,27 @@ def test_service_dashboard_shows_what_operators_ask_for() -> None:
     assert {"bentoml_service_request_total", "bentoml_service_request_duration_seconds_bucket",
             "recsys_stage_seconds_bucket", "recsys_cache_requests_total",
             "recsys_fallbacks_total", "recsys_model_version", "recsys_model_reloads_total",
-            "recsys_experiment_requests_total"} <= used
+            "recsys_experiment_requests_total", "recsys_model_rejections_total",
+            "recsys_cache_writes_dropped_total"} <= used
+    assert any('http_response_code="429"' in e and "bentoml_service_request_total" in e
+               for e in exprs)
     by_route = [e for e in exprs if "bentoml_service_request_duration_seconds_bucket" in e
                 and "endpoint)" in e]
     assert {q for e in by_route for q in re.findall(r"histogram_quantile\((0\.\d+)", e)} == {
         "0.5", "0.95", "0.99"}
+
+
+def test_platform_dashboard_shows_events_online() -> None:
+    board = load("platform.json")
+    panels = {title: expr for title, expr in queries(board)}
+    assert "sum by (event_type)" in panels["Events accepted by type"]
+    assert "recsys_events_accepted_total" in panels["Events accepted by type"]
+    assert "sum by (outcome)" in panels["Online push outcomes"]
+    assert "recsys_events_total" in panels["Online push outcomes"]
+    backlog = selected_label_values(panels["Outbox backlog (6 h)"])
+    assert {value for _, label, value in backlog if label == "outcome"} == {"queued", "replayed"}
+    [note] = [panel for panel in board["panels"] if panel["type"] == "text"]
+    assert "event type" not in note["options"]["content"]  # exported now
 
 
 def test_provisioning_points_grafana_at_the_dashboards_and_prometheus() -> None:
@@ -166,6 +284,25 @@ def test_every_panel_query_is_valid_promql(tmp_path: Path) -> None:
     assert f"SUCCESS: {len(rules)} rules found" in output
 
 
+def test_fault_only_series_are_declared_and_read() -> None:
+    """An allow-listed name is a series serving/metrics.py declares (a typo fails here) that a
+    panel or rule reads (the list does not outlive its use)."""
+    declared = {series for names in declared_metrics().values() for series in names}
+    assert FAULT_ONLY <= declared
+    read = set().union(*(metric_names(expr) for _, expr in every_expr()))
+    assert FAULT_ONLY <= read
+
+
+def test_selected_label_values_are_set_by_the_service() -> None:
+    """A panel or rule selecting ``recsys_events_total{outcome="queued"}`` selects a value the
+    service sets, including those only a fault sets (queued, replayed, smoke test, arm)."""
+    known = set_label_values()
+    unknown = {(where, series, label, value) for where, expr in every_expr()
+               for series, label, value in selected_label_values(expr)
+               if (series, label) in known and value not in known[series, label]}
+    assert not unknown, f"label values the service never sets: {sorted(unknown)}"
+
+
 # --- Every query reads a series the running service exports -----------------------------------
 
 
@@ -175,10 +312,11 @@ def active_user(settings: Settings) -> str:
 
 
 @pytest.fixture(scope="module")
-def exported_names(trained_platform: Settings, tmp_path_factory: pytest.TempPathFactory
-                   ) -> set[str]:
-    """Names of the series ``bentoml serve`` exports once it has served recommendations
-    (ranked, cached, fallback, in an experiment), accepted an event and swapped models."""
+def exported_samples(trained_platform: Settings, tmp_path_factory: pytest.TempPathFactory
+                     ) -> list[tuple[str, dict[str, str]]]:
+    """(name, labels) of the series ``bentoml serve`` exports once it has served
+    recommendations (ranked, cached, fallback, in an experiment), accepted an event (pushed,
+    then again: a duplicate), refused an oversized body and swapped models."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     bentoml = os.path.join(os.path.dirname(sys.executable), "bentoml")
@@ -207,6 +345,14 @@ def exported_names(trained_platform: Settings, tmp_path_factory: pytest.TempPath
         event = {"event_id": f"monitoring-{now.value}", "user_id": user, "item_id": "i1",
                  "event_type": "view", "timestamp": now.isoformat()}
         assert http.post("/events", json=event).status_code == 202
+        # the same event_id again: logged, not pushed twice (recsys_events_total{outcome=
+        # "duplicate"}); queued and replayed need Redis down, the static checks cover them
+        assert http.post("/events", json=event).status_code == 202
+        # refused by the access middleware before any route, as a 429 is (rate limits need
+        # RECSYS_AUTH=on): it must still be counted by route and status
+        limit = AuthSettings().max_body_bytes
+        assert http.post("/events", content=b" " * (limit + 1),
+                         headers={"content-type": "application/json"}).status_code == 413
         # a new champion version (a copy of the current one), followed by the service
         copy = registry.copy_model_version(f"models:/{name}/{former.version}", name)
         registry.set_registered_model_alias(name, CHAMPION, copy.version)
@@ -217,21 +363,47 @@ def exported_names(trained_platform: Settings, tmp_path_factory: pytest.TempPath
                 time.sleep(0.5)
         finally:
             registry.set_registered_model_alias(name, CHAMPION, former.version)
-    return {line.split("{")[0].split(" ")[0] for line in text.splitlines()
-            if line and not line.startswith("#")}
+    return [(sample.name, sample.labels) for family in text_string_to_metric_families(text)
+            for sample in family.samples]
+
+
+@pytest.fixture(scope="module")
+def exported_names(exported_samples: list[tuple[str, dict[str, str]]]) -> set[str]:
+    return {name for name, _ in exported_samples}
 
 
 @pytest.mark.integration
 @pytest.mark.parametrize("name", ["service.json", "platform.json"])
 def test_every_panel_query_reads_an_exported_series(name: str, exported_names: set[str]) -> None:
     missing = {(title, metric) for title, expr in queries(load(name))
-               for metric in metric_names(expr) - exported_names - PROMETHEUS_OWN}
+               for metric in metric_names(expr) - exported_names - PROMETHEUS_OWN - FAULT_ONLY}
     assert not missing, f"panels query series /metrics does not export: {sorted(missing)}"
 
 
 @pytest.mark.integration
 def test_every_alert_rule_reads_an_exported_series(exported_names: set[str]) -> None:
-    rules = yaml.safe_load((PROJECT_ROOT / "monitoring/prometheus/alerts.yml").read_text())
-    missing = {(rule["alert"], metric) for group in rules["groups"] for rule in group["rules"]
-               for metric in metric_names(rule["expr"]) - exported_names - PROMETHEUS_OWN}
+    missing = {(alert, metric) for alert, expr in alert_exprs()
+               for metric in metric_names(expr) - exported_names - PROMETHEUS_OWN - FAULT_ONLY}
     assert not missing, f"alert rules read series /metrics does not export: {sorted(missing)}"
+
+
+@pytest.mark.integration
+def test_event_outcomes_and_dropped_cache_writes_are_exported(
+        exported_samples: list[tuple[str, dict[str, str]]]) -> None:
+    exported = {(name, tuple(sorted(labels.items()))) for name, labels in exported_samples}
+    assert ("recsys_events_accepted_total", (("event_type", "view"),)) in exported
+    for outcome in ("pushed", "duplicate"):
+        assert ("recsys_events_total", (("outcome", outcome),)) in exported
+    assert ("recsys_cache_writes_dropped_total", ()) in exported  # unlabelled: 0 from the start
+    assert not FAULT_ONLY & {name for name, _ in exported}, "no longer fault-only: unlist it"
+
+
+@pytest.mark.integration
+def test_access_refusals_are_counted_by_route_and_status(
+        exported_samples: list[tuple[str, dict[str, str]]]) -> None:
+    """The 429 share reads bentoml_service_request_total{http_response_code="429"}: refusals
+    of the access middleware (the 413 here, by the same path) are counted there."""
+    assert any(name == "bentoml_service_request_total"
+               and labels.get("endpoint") == "/events"
+               and labels.get("http_response_code") == "413"
+               for name, labels in exported_samples)
