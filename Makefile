@@ -7,7 +7,8 @@ VENV := .venv
 PORT ?= 3000
 export DAGSTER_HOME ?= $(CURDIR)/.data/dagster
 
-.PHONY: setup demo pipeline serve stop test test-fast lint ui mlflow-ui clean bench-serving
+.PHONY: setup demo pipeline serve stop test test-fast lint ui mlflow-ui clean bench-serving \
+	screenshots
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -36,6 +37,9 @@ test: setup ## All tests (unit and integration against real Redis/Feast/MLflow/D
 
 test-fast: setup ## Unit tests only
 	$(VENV)/bin/python -m pytest tests -q -m "not integration"
+
+screenshots: setup ## Browser tests (needs chromium, chromium-driver); their screenshots to docs/screenshots/
+	RECSYS_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(VENV)/bin/python -m pytest tests -q -k browser
 
 lint: setup
 	$(VENV)/bin/ruff check recsys orchestration feature_repo training serving tests benchmarks

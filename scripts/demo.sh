@@ -58,7 +58,8 @@ show curl -s -w '\nHTTP %{http_code}' -X POST "http://127.0.0.1:$PORT/events" -H
   -d '{"events": [{"event_id": "bad", "user_id": "u1", "event_type": "like"}]}'
 cat <<TXT
 Demo finished in $(( $(date +%s) - started )) s. The service keeps running on port $PORT:
-  Swagger UI:  http://127.0.0.1:$PORT/docs        (BentoML API docs at /)
+  Demo page:   http://127.0.0.1:$PORT/demo?user=$user&key=$KEY
+  API docs:    http://127.0.0.1:$PORT/docs        (every route, no internet needed)
   Dagster UI:  make ui          MLflow UI: make mlflow-ui
   API key:     $KEY  (admin; in $RUN/demo.key; more with python -m serving.keys)
   Stop:        make stop

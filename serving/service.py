@@ -33,6 +33,7 @@ from serving.gc_pauses import freeze_heap, install_timeout_fix
 from serving.intake import EventIntake
 from serving.metrics import CACHE, EXPERIMENT_REQUESTS, REQUEST_SECONDS, stage
 from serving.model_store import ModelHolder
+from serving.pages import mount_pages
 from serving.registry_view import UnknownModelVersionError, get_version, list_versions
 from serving.retrain import DagsterUnavailableError, RetrainRunningError, launch_retrain
 from serving.schemas import (
@@ -242,4 +243,5 @@ class RecommendationService:
 RecommendationService.add_asgi_middleware(BadInputAs422)
 RecommendationService.add_asgi_middleware(AccessMiddleware)
 label_endpoints_by_route(app)
+mount_pages(app, RecommendationService)
 secure_openapi(app)
