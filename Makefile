@@ -8,7 +8,7 @@ PORT ?= 3000
 export DAGSTER_HOME ?= $(CURDIR)/.data/dagster
 
 .PHONY: setup demo pipeline serve stop test test-fast lint ui mlflow-ui clean bench-serving \
-	screenshots
+	bench-faults screenshots
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -53,6 +53,9 @@ mlflow-ui: setup ## MLflow UI on :5000
 
 bench-serving: setup ## Load benchmark of the service vs an empty BentoML endpoint (needs wrk)
 	$(VENV)/bin/python -m benchmarks.serving
+
+bench-faults: setup ## Faults and abuse against the service: fuzzing, auth, limits, Redis down/slow, bad model, soak (needs wrk)
+	$(VENV)/bin/python -m benchmarks.faults
 
 clean: stop
 	rm -rf .data feature_repo/data
