@@ -138,6 +138,7 @@ class EventWriter(threading.Thread):
         self.url, self.headers, self.items = url, headers, items
         self.acked: dict[str, tuple[str, str]] = {}  # event id -> (user, item)
         self.failed = 0
+        self.failures: dict[str, int] = {}  # status code or exception name -> count
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -151,14 +152,19 @@ class EventWriter(threading.Thread):
                          .isoformat()}
                 try:
                     response = client.post("/events", json=event)
-                except httpx.HTTPError:
-                    self.failed += 1
+                except httpx.HTTPError as exc:
+                    self._failed(type(exc).__name__)
                     continue
                 if response.status_code == 202:
                     self.acked[event["event_id"]] = (user, item)
                 else:
-                    self.failed += 1
+                    self._failed(str(response.status_code))
                 time.sleep(0.02)
+
+
+    def _failed(self, why: str) -> None:
+        self.failed += 1
+        self.failures[why] = self.failures.get(why, 0) + 1
 
 
 def lost_events(acked: dict[str, tuple[str, str]], wait: float = 60.0) -> int:
@@ -279,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
             writer.stop.set()
             writer.join()
             result["redis_outage_5xx"] = load["errors"] + writer.failed
+            result["redis_outage_detail"] = {"wrk_errors": load["errors"],
+                                             "writer_failures": writer.failures}
             result["events_acked"] = len(writer.acked)
             result["events_lost"] = lost_events(writer.acked)
 

@@ -94,10 +94,12 @@ class EventIntake:
         stripes = sorted({zlib.crc32(e.user_id.encode()) % LOCK_STRIPES for e in events})
         with ExitStack() as held:
             for stripe in stripes:
-                lock = self.client.lock(f"recsys:lock:recent:{stripe}", timeout=10,
-                                        blocking_timeout=10)
+                # Short waits: a lock left by a crash (or restored with a Redis snapshot)
+                # expires in seconds, and a batch that cannot get one goes to the outbox.
+                lock = self.client.lock(f"recsys:lock:recent:{stripe}", timeout=5,
+                                        blocking_timeout=2)
                 if not lock.acquire():
-                    raise TimeoutError(f"lock stripe {stripe} busy for 10 s")
+                    raise TimeoutError(f"lock stripe {stripe} busy for 2 s")
                 held.callback(lock.release)
             ids = list(dict.fromkeys(e.event_id for e in events))
             done = self.client.mget([MARKER + i for i in ids])

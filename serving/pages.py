@@ -146,6 +146,15 @@ def _drop_unreferenced(document: dict[str, Any]) -> None:
         del schemas[name]
 
 
+#: BentoML's answer to an invalid API body: a message and pydantic's list of errors.
+_BENTOML_ERROR = {
+    "type": "object",
+    "properties": {"error": {"type": "string"},
+                   "detail": {"type": "array", "items": {"type": "object"}}},
+    "required": ["error"],
+}
+
+
 def openapi_document(app: FastAPI, service: bentoml.Service[Any]) -> dict[str, Any]:
     """One OpenAPI document for every route the service answers.
 
@@ -170,9 +179,13 @@ def openapi_document(app: FastAPI, service: bentoml.Service[Any]) -> dict[str, A
         body["schema"] = _pydantic_schema(method.input_spec, schemas)
         ok = operation["responses"]["200"]["content"]["application/json"]
         ok["schema"] = _pydantic_schema(method.output_spec, schemas)
-        # The service answers an invalid body with 422 (BadInputAs422), not BentoML's 400.
+        # The service answers an invalid body with 422 (BadInputAs422), not BentoML's 400,
+        # and BentoML's body says what failed as pydantic's list of errors.
         if "400" in operation["responses"]:
-            operation["responses"]["422"] = operation["responses"].pop("400")
+            operation["responses"].pop("400")
+            operation["responses"]["422"] = {
+                "description": "The body is not valid JSON or breaks the schema.",
+                "content": {"application/json": {"schema": _BENTOML_ERROR}}}
     for path, item in document["paths"].items():
         for operation in item.values():
             if isinstance(operation, dict) and "responses" in operation:
