@@ -8,6 +8,8 @@ in training removed; relevance is binary (an interaction in the holdout). Metric
 
 from __future__ import annotations
 
+import base64
+import io
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -51,7 +53,7 @@ class EvaluationReport:
                 out[f"{prefix}{row['model']}.{name}"] = float(row[column])
         return out
 
-    def plot(self, path: Path, metric: str = "ndcg") -> Path:
+    def png(self, metric: str = "ndcg") -> bytes:
         """A PNG of ``metric`` against k for each model."""
         import matplotlib
 
@@ -61,15 +63,28 @@ class EvaluationReport:
         fig, ax = plt.subplots(figsize=(6, 4))
         for model, rows in self.table.groupby("model"):
             ax.plot(rows["k"], rows[f"{metric}_at_k"], marker="o", label=model)
+        ax.set_xticks(sorted(self.table["k"].unique()))
         ax.set_xlabel("k")
         ax.set_ylabel(f"{metric.upper()}@k")
         ax.set_title(f"{metric.upper()}@k on the temporal holdout ({self.n_users} users)")
         ax.legend()
         ax.grid(alpha=0.3)
         fig.tight_layout()
-        fig.savefig(path, dpi=100)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=100)
         plt.close(fig)
+        return buffer.getvalue()
+
+    def plot(self, path: Path, metric: str = "ndcg") -> Path:
+        """Write :meth:`png` to ``path``."""
+        path.write_bytes(self.png(metric))
         return path
+
+    def plot_markdown(self, metric: str = "ndcg") -> str:
+        """Markdown showing :meth:`png` inline, as a base64 ``data:`` URI (for a page, such
+        as Dagster's asset metadata, that renders markdown but serves no files)."""
+        encoded = base64.b64encode(self.png(metric)).decode("ascii")
+        return f"![{metric.upper()}@k](data:image/png;base64,{encoded})"
 
 
 def holdout_truth(interactions: pd.DataFrame, windows: Windows) -> dict[str, set[str]]:

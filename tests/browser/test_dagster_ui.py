@@ -75,3 +75,29 @@ def test_browser_dagster_ui_shows_the_asset_graph_and_the_daily_retrain_schedule
                       for part in (schedule.name, schedule.job_name, schedule.cron_schedule)),
         message="the schedule page shows no daily_retrain with its job and cron")
     screenshot(browser, tmp_path, "dagster-schedule")
+
+
+def test_browser_dagster_asset_page_shows_the_evaluation_plot(
+    browser: webdriver.Chrome, dagster_url: str, tmp_path
+) -> None:
+    """``model_evaluation``'s page lists the NDCG@k plot in its metadata; opened, it is an
+    image drawn from the markdown's ``data:`` URI (Dagster's sanitizer lets ``data:`` through)."""
+    browser.get(f"{dagster_url}/assets/model_evaluation")
+    show = WebDriverWait(browser, WAIT_SECONDS).until(
+        lambda d: d.find_elements(By.XPATH, "//tr[.//*[text()='ndcg_at_k_plot']]"
+                                            "//a[text()='[Show Markdown]']"),
+        message="the asset page lists no ndcg_at_k_plot metadata")
+    show[0].click()
+
+    def plot(driver: webdriver.Chrome) -> object:
+        images = driver.find_elements(
+            By.CSS_SELECTOR, "[role='dialog'] img[src^='data:image/png;base64,']")
+        drawn = [image for image in images if driver.execute_script(
+            "return arguments[0].complete && arguments[0].naturalWidth", image)]
+        return drawn[0] if drawn else False
+
+    image = WebDriverWait(browser, WAIT_SECONDS).until(
+        plot, message="the dialog shows no drawn image from the plot's data URI")
+    assert image.get_attribute("alt") == "NDCG@k"
+    assert image.size["width"] > 100 and image.size["height"] > 100
+    screenshot(browser, tmp_path, "dagster-evaluation-plot")

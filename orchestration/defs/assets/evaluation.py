@@ -90,6 +90,8 @@ def model_evaluation(
         "comparison": dg.MetadataValue.md(
             report.table[report.table["k"] == report.k].to_markdown(index=False)
         ),
+        # The plot MLflow holds, inline: the asset page opens it under "[Show Markdown]".
+        "ndcg_at_k_plot": dg.MetadataValue.md(report.plot_markdown()),
         **{name: dg.MetadataValue.float(value) for name, value in metrics.items()
            if name.endswith(f"ndcg_at_{report.k}")},
     })
