@@ -97,9 +97,9 @@ class EventIntake:
                 # Short waits: a lock left by a crash (or restored with a Redis snapshot)
                 # expires in seconds, and a batch that cannot get one goes to the outbox.
                 lock = self.client.lock(f"recsys:lock:recent:{stripe}", timeout=5,
-                                        blocking_timeout=2)
+                                        blocking_timeout=5)
                 if not lock.acquire():
-                    raise TimeoutError(f"lock stripe {stripe} busy for 2 s")
+                    raise TimeoutError(f"lock stripe {stripe} busy for 5 s")
                 held.callback(lock.release)
             ids = list(dict.fromkeys(e.event_id for e in events))
             done = self.client.mget([MARKER + i for i in ids])

@@ -2,6 +2,7 @@
 Redis and Feast."""
 
 import threading
+import time
 import uuid
 
 import pandas as pd
@@ -80,7 +81,12 @@ def test_concurrent_posts_for_one_user_lose_no_update(service: TestClient,
     for thread in threads:
         thread.join()
     assert codes == [202] * 50
-    items, count = recent(platform, user)
+    # A post that waited too long for the user's lock is queued and replayed (every 2 s):
+    # all 50 arrive, none overwrites another.
+    deadline = time.monotonic() + 20
+    while (found := recent(platform, user))[1] < 50 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    items, count = found
     assert count == 50  # every read-modify-write saw the one before it
     assert len(items) == 20 and len(set(items)) == 20 and set(items) <= set(posted)
 
