@@ -12,6 +12,11 @@ evaluate_rankings` are computed on the held-out items. The report gives, per mod
 of every metric over the seeds, its sample standard deviation (``std``, 0 for one seed), and
 the mean fit and predict wall times in seconds. Feature tables live in a temporary Feast
 repo per run, computed from training events only, and are deleted at the end.
+
+``--report PATH`` also writes a report to look at: ``PATH.html`` is one self-contained page
+(the table, mean ± std over seeds, and the NDCG@k / precision@k plot inline), ``PATH.png``
+the plot alone (:mod:`training.report`). Progress goes to stderr: a tqdm bar on a terminal,
+one line per seed step otherwise (:mod:`training.progress`).
 """
 
 from __future__ import annotations
@@ -40,10 +45,14 @@ from recsys.evaluation.protocols import (
 from recsys.events.importers import FORMATS, load_dataset
 from recsys.features.snapshot import FeatureSnapshots
 from training.fold_runs import ModelRun, PipelineSettings, run_als, run_pipeline, run_popularity
+from training.progress import Progress
+from training.report import write_report
 
 logger = logging.getLogger(__name__)
 
 MODELS = ("popularity", "als", "pipeline")
+#: Progress steps of one seed (see :func:`evaluate_seed`).
+SEED_STEPS = 4
 
 
 def score_run(run: ModelRun, fold: Fold, k: int) -> dict[str, float]:
@@ -63,21 +72,37 @@ def score_run(run: ModelRun, fold: Fold, k: int) -> dict[str, float]:
 
 def evaluate_seed(
     events: pd.DataFrame, items: pd.DataFrame, protocol: str, seed: int, k: int,
-    snapshots: FeatureSnapshots, settings: PipelineSettings,
+    snapshots: FeatureSnapshots, settings: PipelineSettings, progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Every model on the fold of one seed: metrics, times and the pipeline's choices."""
+    """Every model on the fold of one seed: metrics, times and the pipeline's choices.
+
+    ``progress`` is told of the seed's :data:`SEED_STEPS` steps as they run.
+    """
+    progress = progress or Progress(SEED_STEPS, f"seed {seed}", tty=False)
+
+    def step(label: str) -> None:
+        progress.step(f"seed {seed}: {label}")
+
+    step("split and pipeline (tune, features, ranker)")
     fold = make_fold(events, protocol, seed)
     logger.info("seed %d: %d train events, %d test events, %d test users",
                 seed, len(fold.train), len(fold.test), len(fold.relevant))
     pipeline, params = run_pipeline(fold, items, snapshots, k, settings)
-    runs = {"popularity": run_popularity(fold, k), "als": run_als(fold, params, k),
-            "pipeline": pipeline}
+    progress.done()
+    step("popularity")
+    runs = {"popularity": run_popularity(fold, k)}
+    progress.done()
+    step("ALS")
+    runs.update(als=run_als(fold, params, k), pipeline=pipeline)
+    progress.done()
+    step("metrics")
     models = {}
     for name in MODELS:
         run = runs[name]
         models[name] = {"metrics": score_run(run, fold, k), "fit_seconds": run.fit_seconds,
                         "predict_seconds": run.predict_seconds}
         logger.info("seed %d %s: %s", seed, name, models[name])
+    progress.done()
     return {
         "seed": seed, "train_events": len(fold.train), "test_events": len(fold.test),
         "test_users": len(fold.relevant), "models": models, "pipeline": pipeline.details,
@@ -102,23 +127,25 @@ def summarize(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
 
 def evaluate(
     path: Path, protocol: str, k: int = 10, seeds: int = 3, first_seed: int = 42,
-    fmt: str = "auto", threads: int = 1,
+    fmt: str = "auto", threads: int = 1, progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Load ``path`` and evaluate every model under ``protocol``; returns the JSON report.
 
     ``threads`` bounds ALS, LightGBM and BLAS: their worker threads spin while waiting, so
-    on a machine shared with other work one thread each is the faster choice.
+    on a machine shared with other work one thread each is the faster choice. ``progress``
+    (by default a bar on a terminal, plain lines on stderr otherwise) follows every seed's
+    steps.
     """
     start = time.perf_counter()
     dataset = load_dataset(path, fmt)
     events = dataset.events
     settings = PipelineSettings(threads=threads)
     per_seed = []
-    with FeatureSnapshots() as snapshots, threadpool_limits(threads):
+    progress = progress or Progress(seeds * SEED_STEPS, "evaluate")
+    with FeatureSnapshots() as snapshots, threadpool_limits(threads), progress:
         for seed in range(first_seed, first_seed + seeds):
-            per_seed.append(
-                evaluate_seed(events, dataset.items, protocol, seed, k, snapshots, settings)
-            )
+            per_seed.append(evaluate_seed(events, dataset.items, protocol, seed, k, snapshots,
+                                          settings, progress))
     return {
         "dataset": {
             "path": str(path), "events": len(events), "users": int(events["user_id"].nunique()),
@@ -168,15 +195,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1,
                         help="threads of ALS, LightGBM and BLAS (default 1)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--report", type=Path, metavar="PATH",
+                        help="also write a report: PATH.html (table and plot) or PATH.png (plot)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     args = parser.parse_args(argv)
     if min(args.k, args.seeds, args.threads) < 1:
         parser.error("--k, --seeds and --threads must be positive")
+    if args.report is not None and args.report.suffix.lower() not in (".html", ".png"):
+        parser.error("--report must end in .html or .png")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     report = evaluate(args.data, args.protocol, args.k, args.seeds, args.first_seed, args.fmt,
                       args.threads)
     print(json.dumps(report, indent=2) if args.json else _table(report, args.k))
+    if args.report is not None:
+        print(f"report written to {write_report(report, args.report)}", file=sys.stderr)
     return 0
 
 

@@ -83,13 +83,21 @@ def world(tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Pa
 
 @pytest.mark.parametrize("protocol", ["stratified", "temporal"])
 def test_cli_reports_every_model_and_never_trains_on_test_events(
-    world: Path, protocol: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+    world: Path, protocol: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+    tmp_path: Path,
 ) -> None:
     recorder = Recorder(monkeypatch)
+    page = tmp_path / f"{protocol}.html"
     code = main(["--data", str(world), "--protocol", protocol, "--k", "5", "--seeds", "1",
-                 "--first-seed", "7", "--json"])
+                 "--first-seed", "7", "--json", "--report", str(page)])
     assert code == 0
-    report = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert "evaluate [1/4] seed 7: split" in captured.err  # progress lines: stderr is no TTY
+    assert "evaluate finished 4/4 steps" in captured.err
+    html = page.read_text()
+    assert '<img src="data:image/png;base64,' in html
+    assert f"{report['models']['pipeline']['metrics']['ndcg_at_5']:.4f} ± 0.0000" in html
 
     assert report["protocol"]["name"] == protocol and report["protocol"]["seeds"] == [7]
     assert report["dataset"]["events"] == N_USERS * PER_USER
@@ -139,3 +147,5 @@ def test_cli_refuses_bad_arguments(world: Path) -> None:
         main(["--data", str(world), "--protocol", "random"])
     with pytest.raises(SystemExit):
         main(["--data", str(world), "--seeds", "0"])
+    with pytest.raises(SystemExit):
+        main(["--data", str(world), "--report", "report.pdf"])
