@@ -12,6 +12,6 @@ defs = dg.Definitions(
     asset_checks=dg.load_asset_checks_from_modules([asset_checks]),
     jobs=ALL_JOBS,
     schedules=[schedules.daily_retrain],
-    sensors=[sensors.inbox_sensor, sensors.event_log_sensor],
+    sensors=[sensors.inbox_sensor, sensors.event_log_sensor, asset_checks.freshness_sensor],
     resources=build_resources(),
 )

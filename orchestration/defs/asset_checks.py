@@ -1,21 +1,50 @@
-"""Asset checks: data quality of the event tables (Great Expectations) and the promotion gate."""
+"""Asset checks: data quality of the event tables (Great Expectations), freshness of the
+feature assets and the online store, drift of the latest day, and the promotion gate."""
 
 
 import dataclasses
+import warnings
+from datetime import timedelta
 
 import dagster as dg
 import pandas as pd
 
 from orchestration.defs.assets.deployment import registered_model
-from orchestration.defs.assets.features import read_validated_events, training_window
+from orchestration.defs.assets.features import (
+    item_features,
+    online_features,
+    read_validated_events,
+    training_window,
+    user_features,
+)
 from orchestration.defs.assets.ingestion import validated_events
 from orchestration.defs.resources import PlatformStorage
+from recsys.evaluation.drift import event_drift
 from recsys.evaluation.gate import GatePolicy, promotion_decision
 from recsys.events.data_quality import validate_events_frame
 from recsys.models.registry import ModelRelease
 
 #: Largest share of a day's raw events that may be quarantined before the check warns.
 MAX_QUARANTINE_SHARE = 0.05
+#: Oldest last materialization of a feature asset before its freshness check fails: the daily
+#: retrain (02:30 UTC) plus two hours of slack.
+FEATURE_MAX_AGE = timedelta(hours=26)
+
+#: Dagster's own freshness checks (``freshness_check`` on each asset): they fail when the last
+#: materialization is older than :data:`FEATURE_MAX_AGE`, with the last update time and the
+#: overdue seconds as metadata; ``freshness_checks_sensor`` runs them. Dagster 1.13 marks these
+#: factories superseded by ``FreshnessPolicy``, which is shown as an asset's freshness state,
+#: not as an asset check with metadata next to the others; the warning is silenced here.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.SupersessionWarning)
+    freshness_checks = dg.build_last_update_freshness_checks(
+        assets=[user_features, item_features, online_features],
+        lower_bound_delta=FEATURE_MAX_AGE,
+    )
+    freshness_sensor = dg.build_sensor_for_freshness_checks(
+        freshness_checks=freshness_checks, minimum_interval_seconds=600,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
 
 
 @dg.asset_check(asset=validated_events, blocking=True,
@@ -38,6 +67,20 @@ def _suite_result(storage: PlatformStorage) -> dg.AssetCheckResult:
                 "on (every job that trains runs it, retrain_job included).")
 def training_window_suite(storage: PlatformStorage) -> dg.AssetCheckResult:
     return _suite_result(storage)
+
+
+@dg.asset_check(asset=training_window,
+                description="The latest day's events look like the training window before it: "
+                "event-type mix and items' shares (total variation distance) and events per user "
+                "per day (PSI). Warns, never blocks.")
+def training_window_drift(storage: PlatformStorage) -> dg.AssetCheckResult:
+    report = event_drift(read_validated_events(storage))
+    return dg.AssetCheckResult(
+        passed=report.passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        description="; ".join(report.failures) or "no drift over the limits",
+        metadata=report.figures() | {"failures": dg.MetadataValue.json(report.failures)},
+    )
 
 
 @dg.asset_check(asset=validated_events,

@@ -64,6 +64,18 @@ def test_promotion_gate_and_data_checks_are_blocking(defs: dg.Definitions) -> No
     assert dg.AssetKey("training_window") in retrain.get_all_asset_keys()
 
 
+def test_freshness_and_drift_checks_warn_and_a_sensor_runs_the_freshness_checks(
+        defs: dg.Definitions) -> None:
+    graph = defs.resolve_asset_graph()
+    by_asset = {(key.asset_key.path[-1], key.name): graph.get_check_spec(key)
+                for key in graph.asset_check_keys}
+    for asset in ("user_features", "item_features", "online_features"):
+        assert not by_asset[(asset, "freshness_check")].blocking
+    assert not by_asset[("training_window", "training_window_drift")].blocking
+    sensor = defs.resolve_sensor_def("freshness_checks_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+
+
 def test_daily_schedule_targets_retraining(defs: dg.Definitions) -> None:
     schedule = defs.resolve_schedule_def("daily_retrain")
     assert schedule.cron_schedule == "30 2 * * *"
