@@ -62,6 +62,9 @@ class RecommendResponse(BaseModel):
         default=None, description="The experiment arm (MLflow model alias) that served it."
     )
     latency_ms: float
+    rec_id: str | None = Field(
+        default=None, description="Id of this served list (an impression): send it back with "
+        "the events it leads to (`rec_id`, and the item's `position`).")
 
 
 def _events_shape(body: Any) -> str:

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import Field
 
 from recsys.events.event_log import EventLog
+from recsys.events.impressions import ImpressionLog
 from recsys.events.schema import Context, EventBatch, Identifier
 from recsys.platform.redis_server import resolve_redis
 from recsys.platform.settings import get_settings
@@ -30,6 +31,7 @@ from serving.endpoint_labels import label_endpoints_by_route
 from serving.engine import Engine
 from serving.experiments import assign
 from serving.gc_pauses import freeze_heap, install_timeout_fix
+from serving.impressions import ImpressionRecorder, new_rec_id
 from serving.intake import EventIntake
 from serving.metrics import CACHE, EXPERIMENT_REQUESTS, REQUEST_SECONDS, stage
 from serving.model_store import ModelHolder
@@ -94,6 +96,8 @@ class RecommendationService:
                                    linger=self.serving.cache_write_linger_seconds)
         self.intake = EventIntake(EventLog(self.settings.event_log_dir), self.models.store,
                                   write_breaker, self.cache, self.settings.push_outbox_dir)
+        impressions = ImpressionLog(self.settings.impression_log_dir)
+        self.impressions = ImpressionRecorder(impressions.append)
         self.models.start()
         freeze_heap()
 
@@ -114,14 +118,17 @@ class RecommendationService:
             CACHE.labels(result="miss").inc()
             response = engine.recommend(query, features=features)
             with stage("serialize", {}):
-                body = response.model_dump_json(exclude={"cached", "latency_ms"}).encode()
+                body = response.model_dump_json(
+                    exclude={"cached", "latency_ms", "rec_id"}).encode()
             if not response.fallback:
                 self.cache.put(query.user_id, key, generation, body)
             outcome = "fallback" if response.fallback else "ranked"
         elapsed = time.perf_counter() - start
         REQUEST_SECONDS.labels(outcome=outcome).observe(elapsed)
-        tail = b',"cached":%s,"latency_ms":%.3f}' % (
-            b"true" if outcome == "cached" else b"false", elapsed * 1000)
+        rec_id = new_rec_id()
+        self.impressions.record(rec_id, time.time(), body, elapsed * 1000)
+        tail = b',"cached":%s,"latency_ms":%.3f,"rec_id":"%s"}' % (
+            b"true" if outcome == "cached" else b"false", elapsed * 1000, rec_id.encode())
         return body[:-1] + tail
 
     def engine_for(self, query: request_path.Query) -> tuple[Engine, request_path.Query]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from recsys.events.schema import RATING_MAX, RATING_MIN, EventType
+from recsys.events.schema import MAX_POSITION, RATING_MAX, RATING_MIN, EventType
 from recsys.platform.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -58,6 +58,9 @@ def _events_suite(max_future_seconds: float) -> object:
     suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(
         column="timestamp_lag_s", min_value=-max_future_seconds
     ))
+    # An outcome's place in the list that showed it (missing when not from a list).
+    suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(
+        column="position", min_value=0, max_value=MAX_POSITION))
     return suite
 
 
@@ -67,7 +70,8 @@ def validate_events_frame(events: pd.DataFrame,
 
     Expectations: ids, type and timestamp present; ``event_id`` unique; ``event_type`` in the
     schema's set; ``value`` as the ``Event`` model requires it per type (a rating in [0.5, 5],
-    a watched fraction in [0, 1], a non-negative price); no timestamp more than
+    a watched fraction in [0, 1], a non-negative price); ``position`` in [0, 1000] where set;
+    no timestamp more than
     ``max_future_seconds`` ahead of now (default: the platform's allowed clock skew).
     """
     if max_future_seconds is None:
@@ -80,6 +84,9 @@ def validate_events_frame(events: pd.DataFrame,
     frame = events.copy()
     now = pd.Timestamp.now(tz="UTC")
     frame["timestamp_lag_s"] = (now - frame["timestamp"]).dt.total_seconds()
+    if "position" not in frame:
+        frame["position"] = None
+    frame["position"] = frame["position"].astype("float64")  # GX compares plain numbers
     batch = (
         context.data_sources.add_pandas("events")
         .add_dataframe_asset("validated_events")

@@ -30,7 +30,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from recsys.events.schema import EVENT_COLUMNS, EVENT_DTYPES, Event, context_to_json, empty_frame
+from recsys.events.schema import (
+    EVENT_COLUMNS,
+    EVENT_DTYPES,
+    OPTIONAL_EVENT_COLUMNS,
+    Event,
+    context_to_json,
+    empty_frame,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -76,14 +83,16 @@ class EventLog:
         """
         if segment is not None and not _SEGMENT_NAME.fullmatch(segment):
             raise ValueError(f"segment name {segment!r} must match {_SEGMENT_NAME.pattern}")
-        if sorted(frame.columns) != sorted(EVENT_COLUMNS):
-            raise ValueError(f"expected exactly the columns {EVENT_COLUMNS}, got {list(frame)}")
+        if not set(EVENT_COLUMNS) - set(OPTIONAL_EVENT_COLUMNS) <= set(frame.columns) <= set(
+                EVENT_COLUMNS):
+            raise ValueError(f"expected exactly the columns {EVENT_COLUMNS} (the last two "
+                             f"optional), got {list(frame)}")
         if not isinstance(frame["timestamp"].dtype, pd.DatetimeTZDtype):
             raise ValueError(
                 f"timestamp must be timezone-aware datetime64, got {frame['timestamp'].dtype}; "
                 "run validation.validate_events first"
             )
-        frame = frame[EVENT_COLUMNS].astype(EVENT_DTYPES)
+        frame = frame.reindex(columns=EVENT_COLUMNS).astype(EVENT_DTYPES)
         frame["timestamp"] = frame["timestamp"].dt.tz_convert("UTC")
         written = []
         with self._lock:
@@ -238,7 +247,7 @@ def _fsync_dir(folder: Path) -> None:
 
 def _read_segment(path: Path) -> pd.DataFrame:
     if path.suffix == ".parquet":
-        return pd.read_parquet(path).reindex(columns=EVENT_COLUMNS)
+        return _typed_position(pd.read_parquet(path).reindex(columns=EVENT_COLUMNS))
     lines = path.read_bytes().split(b"\n")
     if lines[-1].strip():
         # The last line of a live segment may be mid-write; it was not acknowledged yet.
@@ -259,4 +268,14 @@ def _read_segment(path: Path) -> pd.DataFrame:
     values = pd.to_numeric(frame["value"], errors="coerce")
     if values.notna().sum() == frame["value"].notna().sum():
         frame["value"] = values.astype("float64")
+    return _typed_position(frame)
+
+
+def _typed_position(frame: pd.DataFrame) -> pd.DataFrame:
+    """``position`` as nullable integers, unless a bad cell must reach validation as is
+    (segments written before the column existed have none: all missing)."""
+    positions = pd.to_numeric(frame["position"], errors="coerce")
+    if positions.notna().sum() == frame["position"].notna().sum() and (
+            positions.dropna() % 1 == 0).all():
+        frame["position"] = positions.astype("Int64")
     return frame

@@ -9,7 +9,9 @@ DataFrame forms
 ---------------
 Events (:data:`EVENT_COLUMNS`)
     ids and ``event_type`` are ``str`` (object dtype), ``value`` is ``float64`` (NaN = none),
-    ``timestamp`` is ``datetime64[ns, UTC]`` and ``context`` is a JSON object string.
+    ``timestamp`` is ``datetime64[ns, UTC]`` and ``context`` is a JSON object string;
+    ``rec_id`` (``str`` or None) and ``position`` (nullable ``Int64``) tie an outcome to the
+    recommendation list that showed the item, and may be absent from a producer's frame.
 Items (:data:`ITEM_COLUMNS`)
     ``categories`` holds a ``list[str]`` per row, ``price`` is ``float64`` (NaN = unknown),
     ``in_stock`` is ``bool`` and ``created_at`` is ``datetime64[ns, UTC]`` (NaT = unknown).
@@ -53,6 +55,7 @@ MAX_CONTEXT_KEY_LENGTH = 64
 MAX_CONTEXT_TEXT_LENGTH = 256
 RATING_MIN = 0.5
 RATING_MAX = 5.0
+MAX_POSITION = 1000
 
 
 class EventType(StrEnum):
@@ -174,6 +177,13 @@ class Event(BaseModel):
         "server's clock (an event from the future would freeze the user's online state)."
     )
     context: Context = Field(default_factory=dict, description="Device, page, session, ...")
+    rec_id: Identifier | None = Field(
+        default=None, description="The `rec_id` of the recommendation list the item was shown "
+        "in, when the outcome came from one (without it, the latest impression of the item "
+        "for the user within the attribution window is assumed).")
+    position: int | None = Field(
+        default=None, ge=0, le=MAX_POSITION,
+        description="0-based position of the item in that list.")
 
     @field_validator("timestamp")
     @classmethod
@@ -253,7 +263,10 @@ class UserProfile(BaseModel):
     region: str | None = None
 
 
-EVENT_COLUMNS = ["event_id", "user_id", "item_id", "event_type", "value", "timestamp", "context"]
+EVENT_COLUMNS = ["event_id", "user_id", "item_id", "event_type", "value", "timestamp", "context",
+                 "rec_id", "position"]
+#: Columns a producer may leave out (the frame forms fill them with missing values).
+OPTIONAL_EVENT_COLUMNS = ("rec_id", "position")
 ITEM_COLUMNS = ["item_id", "title", "categories", "price", "in_stock", "created_at"]
 USER_COLUMNS = ["user_id", "age", "gender", "occupation", "region"]
 
@@ -265,6 +278,8 @@ EVENT_DTYPES: dict[str, str] = {
     "value": "float64",
     "timestamp": "datetime64[ns, UTC]",
     "context": "object",
+    "rec_id": "object",
+    "position": "Int64",
 }
 #: The event columns as stored (Parquet): explicit, so an empty day has the same types as a
 #: full one and a partitioned table reads back whole.
@@ -272,6 +287,7 @@ EVENT_ARROW_SCHEMA = pa.schema([
     ("event_id", pa.string()), ("user_id", pa.string()), ("item_id", pa.string()),
     ("event_type", pa.string()), ("value", pa.float64()),
     ("timestamp", pa.timestamp("ns", tz="UTC")), ("context", pa.string()),
+    ("rec_id", pa.string()), ("position", pa.int64()),
 ])
 ITEM_DTYPES: dict[str, str] = {
     "item_id": "object",

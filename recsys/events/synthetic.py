@@ -306,6 +306,8 @@ def _assemble(
         "value": values,
         "timestamp": _to_utc(start, millis),
         "context": np.array(context, dtype=object)[rows],
+        "rec_id": None,
+        "position": pd.array([pd.NA] * len(rows), dtype="Int64"),
     }
     return pd.DataFrame(frame, columns=EVENT_COLUMNS)
 

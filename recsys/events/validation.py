@@ -161,6 +161,8 @@ def _frame_from_events(rows: list[Event], contexts: list[str]) -> pd.DataFrame:
             "value": values,
             "timestamp": pd.to_datetime(micros, unit="us", utc=True).as_unit("ns"),
             "context": contexts,
+            "rec_id": [event.rec_id for event in rows],
+            "position": pd.array([event.position for event in rows], dtype="Int64"),
         },
         columns=EVENT_COLUMNS,
     )

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     event_retention_days: int | None = Field(
         default=None, ge=1, description="Events older than this many days are refused "
         "(unset: no lower bound, e.g. to import historical data).")
+    attribution_window_hours: float = Field(
+        default=24.0, gt=0, description="An outcome without a rec_id is attributed to the "
+        "latest impression of its item for its user at most this long before it.")
 
     @property
     def event_log_dir(self) -> Path:
@@ -72,6 +75,16 @@ class Settings(BaseSettings):
     def push_outbox_dir(self) -> Path:
         """Accepted events not yet pushed online (Redis was down), until replayed."""
         return self.data_dir / "events" / "outbox"
+
+    @property
+    def impression_log_dir(self) -> Path:
+        """Served lists (impressions), one folder per UTC day, like the event log."""
+        return self.data_dir / "events" / "impressions"
+
+    @property
+    def experiments_db(self) -> Path:
+        """The experiments, their decisions and audit log (SQLite)."""
+        return self.data_dir / "experiments" / "experiments.db"
 
     @property
     def inbox_dir(self) -> Path:

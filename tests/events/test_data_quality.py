@@ -31,6 +31,7 @@ def test_each_broken_expectation_is_reported() -> None:
         event_type=["purchase", "like"],
         value=[-1.0, 4.0],  # a negative price
         timestamp=pd.Series([pd.Timestamp("2026-01-01", tz="UTC"), future]),
+        position=pd.array([-1, pd.NA], dtype="Int64"),  # a place before the list's first
     )
     outcome = validate_events_frame(bad)
     assert not outcome.success
@@ -40,6 +41,7 @@ def test_each_broken_expectation_is_reported() -> None:
         ("expect_column_values_to_be_in_set", "event_type"),
         ("expect_column_values_to_be_between", "value"),
         ("expect_column_values_to_be_between", "timestamp_lag_s"),
+        ("expect_column_values_to_be_between", "position"),
     }
 
 

@@ -21,7 +21,7 @@ def _raw_frame() -> pd.DataFrame:
         ("e9", "u4", "i7", "watch", "0.5", "not a time", "[1, 2]"),  # two problems
         ("e10", "u5", "i8", "purchase", "", "1714557600", None),  # ok: epoch, no price
     ]
-    frame = pd.DataFrame(rows, columns=EVENT_COLUMNS)
+    frame = pd.DataFrame(rows, columns=EVENT_COLUMNS[:7])  # rec_id and position are optional
     frame["source"] = "test"
     return frame
 
@@ -137,3 +137,16 @@ def test_large_clean_batch_is_all_valid() -> None:
     )
     result = validate_events(raw)
     assert len(result.valid) == n
+
+
+def test_rec_id_and_position_are_kept_and_checked() -> None:
+    raw = pd.DataFrame({
+        "event_id": ["a", "b", "c"], "user_id": ["u1"] * 3, "item_id": ["i1", "i2", "i3"],
+        "event_type": ["click"] * 3, "timestamp": ["2024-05-01T10:00:00Z"] * 3,
+        "rec_id": ["r-1", None, "r-2"], "position": [0, None, -1],
+    })
+    result = validate_events(raw)
+    assert result.valid["rec_id"].tolist() == ["r-1", None]
+    assert result.valid["position"].tolist() == [0, pd.NA]
+    assert result.valid.dtypes.astype(str).to_dict() == EVENT_DTYPES
+    assert result.quarantined.loc[2, "reason"].startswith("position:")

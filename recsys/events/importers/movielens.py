@@ -84,6 +84,8 @@ def load_movielens(path: str | Path) -> Dataset:
             "value": ratings["r"].to_numpy(),
             "timestamp": pd.to_datetime(ratings["t"].to_numpy(), unit="s", utc=True).as_unit("ns"),
             "context": "{}",
+            "rec_id": None,
+            "position": pd.array([pd.NA] * len(ratings), dtype="Int64"),
         },
         columns=EVENT_COLUMNS,
     )

@@ -1,0 +1,79 @@
+"""Impression logging off the request path: one ``deque.append`` per response.
+
+A request hands its ``rec_id``, the time, the response body (JSON bytes, as cached or just
+serialized) and its latency to :meth:`ImpressionRecorder.record`; a background thread wakes
+every ``flush_seconds``, parses the bodies and appends the impressions to the durable
+:class:`recsys.events.impressions.ImpressionLog` in one fsync'd write. A crash can lose at
+most the impressions of the last flush interval (never an event: those are logged before
+``POST /events`` answers); :meth:`flush` at shutdown writes the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Sequence
+
+from recsys.events.impressions import impression_record
+
+logger = logging.getLogger(__name__)
+
+Sink = Callable[[Sequence[dict]], None]
+
+
+def new_rec_id() -> str:
+    """A unique id of one served list (random, 32 hex characters)."""
+    return uuid.uuid4().hex
+
+
+class ImpressionRecorder:
+    """Queues served lists and writes them to ``sink`` in the background."""
+
+    def __init__(self, sink: Sink, flush_seconds: float = 0.2, max_pending: int = 1_000_000):
+        self.sink, self.flush_seconds = sink, flush_seconds
+        self._pending: deque[tuple[str, float, bytes, float]] = deque(maxlen=max_pending)
+        self._flush_lock = threading.Lock()
+        self._stop = threading.Event()
+        if flush_seconds > 0:
+            threading.Thread(target=self._loop, name="impression-flush", daemon=True).start()
+
+    def record(self, rec_id: str, at: float, body: bytes, latency_ms: float) -> None:
+        """Queue one served list (the only work on the request path)."""
+        self._pending.append((rec_id, at, body, latency_ms))
+
+    def flush(self) -> int:
+        """Write every queued impression; returns how many."""
+        with self._flush_lock:
+            taken = []
+            while self._pending:
+                taken.append(self._pending.popleft())
+            if not taken:
+                return 0
+            records = []
+            for rec_id, at, body, latency_ms in taken:
+                try:
+                    records.append(impression_record(rec_id, at, json.loads(body), latency_ms))
+                except (ValueError, KeyError) as exc:  # a body that is not a list of items
+                    logger.warning("impression %s not logged: %s", rec_id, exc)
+            try:
+                self.sink(records)
+            except Exception:
+                self._pending.extendleft(reversed(taken))  # kept for the next round
+                raise
+            return len(records)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.flush_seconds):
+            try:
+                self.flush()
+            except Exception:
+                logger.exception("impression flush failed; will retry")
+                time.sleep(self.flush_seconds)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.flush()
