@@ -29,6 +29,7 @@ from pathlib import Path
 
 import redis
 from feast import FeatureStore
+from redis.cluster import RedisCluster
 
 from recsys.events.event_log import EventLog
 from recsys.events.schema import Event
@@ -53,7 +54,7 @@ class EventIntake:
                  cache: ResponseCache, outbox_dir: Path, dedupe_seconds: int = 7 * 86400,
                  replay_seconds: float = 2.0, user_ttl_seconds: int = 30 * 86400):
         self.log, self.store, self.breaker, self.cache = log, store, breaker, cache
-        self.client: redis.Redis = cache.client
+        self.client: redis.Redis | RedisCluster = cache.client
         self.outbox = Path(outbox_dir)
         self.outbox.mkdir(parents=True, exist_ok=True)
         self.dedupe_seconds, self.user_ttl_seconds = dedupe_seconds, user_ttl_seconds
@@ -102,7 +103,9 @@ class EventIntake:
                     raise TimeoutError(f"lock stripe {stripe} busy for 5 s")
                 held.callback(lock.release)
             ids = list(dict.fromkeys(e.event_id for e in events))
-            done = self.client.mget([MARKER + i for i in ids])
+            # markers of one batch are spread over a cluster's slots: one MGET per node
+            mget = getattr(self.client, "mget_nonatomic", self.client.mget)
+            done = mget([MARKER + i for i in ids])
             pushed_before = {i for i, flag in zip(ids, done, strict=True) if flag}
             fresh = list({e.event_id: e for e in events
                           if e.event_id not in pushed_before}.values())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from feast import FeatureStore
 from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster
 from redis.retry import Retry
 
 
@@ -22,6 +23,13 @@ def fail_fast(store: FeatureStore, timeout: float) -> None:
     online_store = store._get_provider().online_store
     client = online_store._get_client(store.config.online_store)
     client.set_retry(Retry(NoBackoff(), 0))
-    client.connection_pool.connection_kwargs.update(
-        socket_timeout=timeout, socket_connect_timeout=timeout
-    )
+    bounds = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+    if not isinstance(client, RedisCluster):
+        client.connection_pool.connection_kwargs.update(bounds)
+        return
+    # A cluster client keeps one pool per node, and makes pools for nodes it meets later
+    # (a promoted replica) from its own keywords.
+    client.nodes_manager.connection_kwargs.update(bounds)
+    for node in client.get_nodes():
+        if node.redis_connection is not None:
+            node.redis_connection.connection_pool.connection_kwargs.update(bounds)

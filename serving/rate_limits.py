@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
-from limits.storage import MemoryStorage, RedisStorage
+from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import (
     MovingWindowRateLimiter,
     SlidingWindowCounterRateLimiter,
@@ -62,8 +62,9 @@ class RateLimiter:
     """
 
     def __init__(self, redis_url: str, timeout: float = 0.2, retry_seconds: float = 1.0):
-        shared = RedisStorage(redis_url, key_prefix="recsys:limits", socket_timeout=timeout,
-                              socket_connect_timeout=timeout)
+        # redis:// and redis+cluster:// (one window key per identity: any slot will do)
+        shared = storage_from_string(redis_url, key_prefix="recsys:limits",
+                                     socket_timeout=timeout, socket_connect_timeout=timeout)
         local = MemoryStorage()
         self._strategies: dict[bool, tuple[Strategy, Strategy]] = {
             True: (MovingWindowRateLimiter(shared), MovingWindowRateLimiter(local)),

@@ -12,7 +12,6 @@ import time
 from typing import Annotated
 
 import bentoml
-import redis
 from fastapi import Body, FastAPI, HTTPException, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import Field
@@ -20,7 +19,9 @@ from pydantic import Field
 from recsys.events.event_log import EventLog
 from recsys.events.impressions import ImpressionLog
 from recsys.events.schema import Context, EventBatch, Identifier
-from recsys.platform.redis_server import resolve_redis
+from recsys.features.names import RECENT_ITEMS, feature_ref
+from recsys.features.online_reader import EntityFeatureReader
+from recsys.platform.redis_server import REDIS_ERRORS, resolve_redis
 from recsys.platform.settings import get_settings
 from serving import engine as request_path
 from serving.access import AccessMiddleware, get_access, secure_openapi
@@ -89,11 +90,14 @@ class RecommendationService:
         breaker = Breaker(self.serving.redis_retry_seconds)
         write_breaker = Breaker(self.serving.redis_retry_seconds)
         self.models = ModelHolder(self.settings, self.serving, breaker)
+        # On a Redis Cluster a user's cached lists live in the slot of their online row.
+        rows = EntityFeatureReader(self.models.store, [feature_ref(RECENT_ITEMS)], "user_id")
         self.cache = ResponseCache(self.redis_url, self.serving.cache_ttl_seconds, breaker,
                                    write_breaker=write_breaker,
                                    timeout=self.serving.redis_timeout_seconds,
                                    write_behind=True,
-                                   linger=self.serving.cache_write_linger_seconds)
+                                   linger=self.serving.cache_write_linger_seconds,
+                                   row_key=rows.row_key)
         self.intake = EventIntake(EventLog(self.settings.event_log_dir), self.models.store,
                                   write_breaker, self.cache, self.settings.push_outbox_dir)
         impressions = ImpressionLog(self.settings.impression_log_dir)
@@ -199,7 +203,7 @@ class RecommendationService:
         lock = self.cache.client.lock("recsys:lock:train", timeout=30, blocking_timeout=15)
         try:
             held = lock.acquire()
-        except (redis.RedisError, OSError):  # Redis down: Dagster's own run list still guards
+        except REDIS_ERRORS:  # Redis down: Dagster's own run list still guards
             held = None
         if held is False:
             raise HTTPException(status_code=409, detail="a retraining launch is in progress")

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from recsys.platform.redis_cluster import LocalCluster
 from recsys.platform.redis_server import resolve_redis, stop_embedded
 from recsys.platform.settings import Settings, get_settings
 
@@ -57,6 +58,15 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     target = resolve_redis(settings)
     yield target.url
     stop_embedded(settings)
+
+
+@pytest.fixture(scope="session")
+def valkey_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A local Valkey cluster, 3 primaries and a replica each, from the embedded binary; a
+    replica takes over a killed primary in about two seconds (1 s node timeout)."""
+    cluster = LocalCluster(tmp_path_factory.mktemp("cluster"), node_timeout_ms=1000).start()
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture(scope="session")

@@ -31,6 +31,7 @@ from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.type_map import feast_value_type_to_python_type, python_values_to_proto_values
 from feast.value_type import ValueType
+from redis.cluster import RedisCluster
 
 from recsys.features.reads import online_entity_features
 
@@ -87,6 +88,10 @@ class EntityFeatureReader:
         self._entity_type = entity_type
         self._client = self._redis._get_client(config.online_store)
 
+    def row_key(self, entity: object) -> bytes | None:
+        """The Redis key of ``entity``'s online row (None when not read through Redis)."""
+        return self._redis_key(entity) if self._redis is not None else None
+
     def _redis_key(self, entity: object) -> bytes:
         assert self._redis is not None
         if self._entity_type == ValueType.STRING:  # the usual id: 5 us less than the general way
@@ -118,10 +123,14 @@ class EntityFeatureReader:
         return self._client if self._redis is not None else None
 
     def shares_server(self, client: object) -> bool:
-        """True when ``client`` talks to the online store's Redis (host, port, database)."""
-        if self._redis is None or not isinstance(client, redis.Redis):
+        """True when ``client`` talks to the online store's Redis (host, port, database),
+        or to the same Redis Cluster (a startup node in common): a script may then read
+        the online row beside keys of ``client`` in the row's slot."""
+        if self._redis is None:
             return False
-        if not isinstance(self._client, redis.Redis):  # a cluster spreads keys over nodes
+        if isinstance(client, RedisCluster) and isinstance(self._client, RedisCluster):
+            return bool(_startup_nodes(client) & _startup_nodes(self._client))
+        if not isinstance(client, redis.Redis) or not isinstance(self._client, redis.Redis):
             return False
         fields = ("host", "port", "db", "path")
         mine = self._client.connection_pool.connection_kwargs
@@ -141,6 +150,10 @@ class EntityFeatureReader:
             proto.ParseFromString(raw)
             out[name] = feast_value_type_to_python_type(proto, kind)
         return out
+
+
+def _startup_nodes(client: RedisCluster) -> set[str]:
+    return set(client.nodes_manager.startup_nodes)
 
 
 def _uses_glide(store: FeatureStore) -> bool:

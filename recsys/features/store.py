@@ -39,7 +39,9 @@ def repo_config(settings: Settings | None = None) -> RepoConfig:
     """The Feast config of ``feature_store.yaml`` with this profile's Redis and registry."""
     settings = settings or get_settings()
     raw = yaml.safe_load(os.path.expandvars(FEATURE_STORE_YAML.read_text()))
-    raw["online_store"]["connection_string"] = resolve_redis(settings).feast_connection_string
+    target = resolve_redis(settings)
+    raw["online_store"]["connection_string"] = target.feast_connection_string
+    raw["online_store"]["redis_type"] = target.feast_redis_type
     if settings.feast_registry_url:
         raw["registry"] = {
             "registry_type": "sql",

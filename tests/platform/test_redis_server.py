@@ -18,6 +18,8 @@ from tests.conftest import free_port
     ("redis://10.0.0.5:6380/3", "10.0.0.5:6380,db=3"),
     ("redis://:s3cret@cache:6379/1", "cache:6379,db=1,password=s3cret"),
     ("rediss://app:pw@cache:6380", "cache:6380,password=pw,username=app,ssl=true"),
+    ("redis+cluster://10.0.0.1:7000,10.0.0.2:7001", "10.0.0.1:7000,10.0.0.2:7001"),
+    ("redis+cluster://:pw@n1:7000,n2:7000", "n1:7000,n2:7000,password=pw"),
 ])
 def test_feast_connection_string(url: str, expected: str) -> None:
     assert to_feast_connection_string(url) == expected
@@ -26,6 +28,13 @@ def test_feast_connection_string(url: str, expected: str) -> None:
 def test_rejects_non_redis_urls() -> None:
     with pytest.raises(ValueError, match="redis://"):
         to_feast_connection_string("http://localhost:6379")
+
+
+def test_cluster_url_selects_feasts_cluster_type() -> None:
+    target = resolve_redis(Settings(redis_url="redis+cluster://n1:7000,n2:7001"), start=False)
+    assert target.cluster and target.feast_redis_type == "redis_cluster"
+    assert resolve_redis(Settings(redis_url="redis://n1:7000/0"), start=False
+                         ).feast_redis_type == "redis"
 
 
 def test_redis_url_wins_over_the_embedded_server(tmp_path) -> None:
