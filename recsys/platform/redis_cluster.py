@@ -103,6 +103,8 @@ class LocalCluster:
                 "--cluster-node-timeout", str(self.node_timeout_ms),
                 # a replica may take over however long it was cut off (tests kill primaries)
                 "--cluster-replica-validity-factor", "0",
+                # the other primaries' slots keep serving while one is down
+                "--cluster-require-full-coverage", "no",
                 "--dir", str(node_dir), "--save", "", "--appendonly", "no",
                 "--repl-diskless-sync-delay", "0",  # replicas sync at once, not after 5 s
                 "--logfile", str(node_dir / "valkey.log"),

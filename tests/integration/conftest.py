@@ -6,10 +6,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import redis
 from starlette.testclient import TestClient
 
 from orchestration.run import main as run_platform
 from recsys.events.event_log import EventLog
+from recsys.platform.redis_cluster import LocalCluster
+from recsys.platform.redis_server import connect
 from recsys.platform.settings import Settings, get_settings
 from serving.auth import KeyStore, Role
 
@@ -61,3 +64,31 @@ def service_client(platform: Platform) -> Iterator[TestClient]:
 
     with TestClient(RecommendationService.to_asgi(), headers=platform.headers) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def cluster_store(platform: Platform, valkey_cluster: LocalCluster) -> LocalCluster:
+    """The local Valkey cluster holding the platform's online features (Feast's rows copied
+    from the session's Redis: the key layout is the same on a cluster)."""
+    source, target = redis.Redis.from_url(platform.settings.redis_url), connect(valkey_cluster.url)
+    with target.pipeline(transaction=False) as pipe:
+        for key in source.scan_iter(count=1000):
+            if source.type(key) == b"hash" and not key.startswith(b"recsys:"):
+                pipe.hset(key, mapping=source.hgetall(key))
+        pipe.execute()
+    return valkey_cluster
+
+
+def cluster_service_env(platform: Platform, cluster: LocalCluster, root: Path) -> dict[str, str]:
+    """Environment of a ``bentoml serve`` on the cluster, as on a host of its own: its own
+    data directory (event log, outbox) and ``BENTOML_HOME``; the model registry, Feast
+    registry and key store are the platform's (shared services in production)."""
+    return {
+        "REDIS_URL": cluster.url,
+        "RECSYS_DATA_DIR": str(root / "data"),
+        "BENTOML_HOME": str(root / "bentoml"),
+        "PROMETHEUS_MULTIPROC_DIR": str(root / "prometheus"),
+        "RECSYS_AUTH_KEYS_FILE": str(platform.settings.data_dir / "auth" / "keys.json"),
+        "RECSYS_SERVING_REDIS_RETRY_SECONDS": "0.2",
+        "RECSYS_SERVING_MODEL_POLL_SECONDS": "0",
+    }
