@@ -8,7 +8,7 @@ PORT ?= 3000
 export DAGSTER_HOME ?= $(CURDIR)/.data/dagster
 
 .PHONY: setup demo pipeline serve stop test test-fast lint ui mlflow-ui clean bench-serving \
-	bench-faults screenshots
+	bench-faults screenshots bento bench-capacity
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -56,6 +56,11 @@ bench-serving: setup ## Load benchmark of the service vs an empty BentoML endpoi
 
 bench-faults: setup ## Faults and abuse against the service: fuzzing, auth, limits, Redis down/slow, bad model, soak (needs wrk)
 	$(VENV)/bin/python -m benchmarks.faults
+
+bento: setup ## Build the service's Bento (bentofile.yaml) with the requirements pinned by uv.lock
+	$(UV) export --frozen --no-dev --no-hashes --no-emit-project --format requirements-txt \
+		--quiet -o deploy/bento/requirements.txt
+	PATH="$(CURDIR)/.tools/bin:$$PATH" $(VENV)/bin/bentoml build . --output tag
 
 clean: stop
 	rm -rf .data feature_repo/data
