@@ -25,6 +25,7 @@ from recsys.platform.redis_server import resolve_redis
 from recsys.platform.settings import get_settings
 from serving.auth import Authenticator, AuthError, KeyStore, Principal, Role, TokenVerifier
 from serving.config import AuthSettings, get_auth_settings
+from serving.metrics import stage
 from serving.rate_limits import RateLimiter, Verdict
 
 logger = logging.getLogger(__name__)
@@ -126,15 +127,8 @@ class Access:
     def _limit(self, principal: Principal, users: list[str]) -> Verdict | None:
         if self.limiter is None or not self.authenticator.enabled:
             return None
-        verdict = self.limiter.hit(self.settings.key_rate_limit, "principal", principal.subject,
-                                   exact=False)
-        if not verdict.allowed:
-            return verdict
-        for user in users:
-            user_verdict = self.limiter.hit(self.settings.user_rate_limit, "user", user)
-            if not user_verdict.allowed or len(users) == 1:
-                return user_verdict
-        return verdict
+        return self.limiter.admit(self.settings.key_rate_limit, principal.subject,
+                                  self.settings.user_rate_limit, users)
 
 
 def _header(headers: dict[bytes, bytes], name: bytes) -> str | None:
@@ -193,7 +187,8 @@ class AccessMiddleware:
                                      f"the request body may hold at most {limit} bytes")
             receive = _replay(raw)
         try:
-            principal, verdict = access.admit(rule, params, _json(raw), headers)
+            with stage("access", {}):  # credentials and the rate limits' round trip
+                principal, verdict = access.admit(rule, params, _json(raw), headers)
         except AuthError as exc:
             challenge = [(b"www-authenticate", b'Bearer realm="recsys"')] if exc.status == 401 \
                 else []

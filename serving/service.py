@@ -36,6 +36,7 @@ from serving.impressions import ImpressionRecorder, new_rec_id
 from serving.intake import EventIntake
 from serving.metrics import CACHE, EXPERIMENT_REQUESTS, REQUEST_SECONDS, stage
 from serving.model_store import ModelHolder
+from serving.native_threads import limit_loaded_pools
 from serving.pages import mount_pages
 from serving.registry_view import UnknownModelVersionError, get_version, list_versions
 from serving.retrain import DagsterUnavailableError, RetrainRunningError, launch_retrain
@@ -84,6 +85,7 @@ class RecommendationService:
 
     def __init__(self) -> None:
         get_access().authenticator.require_credentials()  # secure by default
+        limit_loaded_pools()  # one native thread per pool in each worker
         self.settings, self.serving = get_settings(), get_serving_settings()
         self.redis_url = resolve_redis(self.settings).url
         # Reads (cache lookups, features) and writes (cache puts, pushes) trip apart.
