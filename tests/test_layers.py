@@ -19,11 +19,13 @@ ALLOWED = {
     "recsys.features": {"recsys.platform", "recsys.events", "feature_repo"},
     "recsys.models": {"recsys.platform", "recsys.events", "recsys.features"},
     "recsys.evaluation": {"recsys.platform", "recsys.events", "recsys.features", "recsys.models"},
+    "recsys.experiments": {"recsys.platform", "recsys.events", "recsys.models"},
     "training": {"recsys.platform", "recsys.events", "recsys.features", "recsys.models",
                  "recsys.evaluation"},
-    "serving": {"recsys.platform", "recsys.events", "recsys.features", "recsys.models"},
+    "serving": {"recsys.platform", "recsys.events", "recsys.features", "recsys.models",
+                "recsys.experiments"},
     "orchestration": {"recsys.platform", "recsys.events", "recsys.features", "recsys.models",
-                      "recsys.evaluation", "training"},
+                      "recsys.evaluation", "recsys.experiments", "training"},
 }
 #: Frameworks each shell owns: the library and training import neither, serving no Dagster.
 FRAMEWORKS = {"dagster": {"orchestration"}, "bentoml": {"serving", "orchestration"}}
