@@ -66,6 +66,10 @@ class ServingSettings(BaseSettings):
         '(e.g. {"ranker-v2": {"champion": 0.5, "challenger": 0.5}}).',
     )
 
+    experiment_refresh_seconds: float = Field(
+        default=5.0, ge=0.0, description="How often the running experiments are re-read from "
+        "the experiment store (a stop or a rollback takes effect within it; 0: never).")
+
     @field_validator("experiments")
     @classmethod
     def _valid_experiments(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:

@@ -52,11 +52,13 @@ class Query:
     max_per_category: int = 0
     experiment_id: str | None = None
     arm: str | None = None
+    shuffle: bool = False  # rank at random (an experiment's deliberately broken variant)
 
     def cache_key(self, model_version: str) -> str:
         cats = ",".join(sorted(self.categories))
         return (f"{model_version}:{self.kind}:{self.n}:{cats}:{self.max_price}:"
-                f"{self.diversity}:{self.max_per_category}:{self.experiment_id}:{self.arm}")
+                f"{self.diversity}:{self.max_per_category}:{self.experiment_id}:{self.arm}"
+                f"{':shuffle' if self.shuffle else ''}")
 
 
 @dataclass
@@ -114,6 +116,8 @@ class Engine:
             return self._fallback(query, seen, recent, "no candidate passes the filters", start)
         with stage("rank", timings):
             scores = self.scorer.score(candidates, user)
+            if query.shuffle:
+                scores = np.random.default_rng().random(len(scores))
         with stage("rerank", timings):
             picked = rerank(self.items, candidates.rows, scores, query.n, query.diversity,
                             query.max_per_category)

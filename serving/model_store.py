@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import mlflow
@@ -37,8 +38,10 @@ logger = logging.getLogger(__name__)
 class ModelHolder:
     """Holds the current :class:`Engine`; :meth:`check` reloads what changed."""
 
-    def __init__(self, settings: Settings, serving: ServingSettings, breaker: Breaker):
+    def __init__(self, settings: Settings, serving: ServingSettings, breaker: Breaker,
+                 extra_arms: Callable[[], set[str]] = set):
         self.settings, self.serving, self.breaker = settings, serving, breaker
+        self.extra_arms = extra_arms  # aliases or versions the stored experiments name
         self.store = get_feature_store(settings)
         fail_fast(self.store, serving.redis_timeout_seconds)
         self._stop = threading.Event()
@@ -66,7 +69,7 @@ class ModelHolder:
 
     def _arm_aliases(self) -> list[str]:
         aliases = {a for arms in self.serving.experiments.values() for a in arms}
-        return sorted(aliases - {CHAMPION})
+        return sorted((aliases | self.extra_arms()) - {CHAMPION})
 
     def _load_arm(self, alias: str) -> None:
         """Load (or reload on a new version) the model of ``alias``; keep serving on error."""
@@ -82,7 +85,10 @@ class ModelHolder:
         logger.info("experiment arm %r serves model version %s", alias, version)
 
     def _alias_version(self, alias: str) -> str | None:
-        """The registered version ``alias`` points at, None when it points nowhere."""
+        """The registered version ``alias`` points at (a version number is itself), None
+        when it points nowhere."""
+        if alias.isdigit():
+            return alias
         mlflow.set_tracking_uri(self.settings.tracking_uri)
         found = alias_version(MlflowClient(), self.settings.model_name, alias)
         return None if found is None else str(found.version)

@@ -30,7 +30,9 @@ from serving.cache import ResponseCache
 from serving.config import get_serving_settings
 from serving.endpoint_labels import label_endpoints_by_route
 from serving.engine import Engine
-from serving.experiments import assign
+from serving.experiment_api import get_store
+from serving.experiment_api import router as experiments_router
+from serving.experiments import ExperimentTable, assign
 from serving.gc_pauses import freeze_heap, install_timeout_fix
 from serving.impressions import ImpressionRecorder, new_rec_id
 from serving.intake import EventIntake
@@ -56,6 +58,7 @@ from serving.schemas import (
 logger = logging.getLogger(__name__)
 
 app = FastAPI(title="Recommendation API", version="1")
+app.include_router(experiments_router)  # before /api/v1/recs/{user_id}, which would match
 install_timeout_fix()
 
 
@@ -91,7 +94,9 @@ class RecommendationService:
         # Reads (cache lookups, features) and writes (cache puts, pushes) trip apart.
         breaker = Breaker(self.serving.redis_retry_seconds)
         write_breaker = Breaker(self.serving.redis_retry_seconds)
-        self.models = ModelHolder(self.settings, self.serving, breaker)
+        self.experiments = ExperimentTable(get_store(), self.serving.experiment_refresh_seconds)
+        self.models = ModelHolder(self.settings, self.serving, breaker,
+                                  extra_arms=self.experiments.models)
         # On a Redis Cluster a user's cached lists live in the slot of their online row.
         rows = EntityFeatureReader(self.models.store, [feature_ref(RECENT_ITEMS)], "user_id")
         self.cache = ResponseCache(self.redis_url, self.serving.cache_ttl_seconds, breaker,
@@ -138,8 +143,19 @@ class RecommendationService:
         return body[:-1] + tail
 
     def engine_for(self, query: request_path.Query) -> tuple[Engine, request_path.Query]:
-        """The engine of the query's experiment arm (the champion's outside experiments),
-        and the query stamped with that arm."""
+        """The engine of the query's experiment variant (the champion's outside experiments),
+        and the query stamped with that variant and its serving configuration."""
+        routed = self.experiments.route(query.experiment_id, query.user_id)
+        if routed is not None:
+            experiment, variant = routed
+            model = variant.model_alias or variant.model_version
+            engine = self.models.engine_for(model)[0] if model else self.models.engine
+            EXPERIMENT_REQUESTS.labels(experiment=experiment.experiment_id,
+                                       variant=variant.name).inc()
+            return engine, dataclasses.replace(
+                query, experiment_id=experiment.experiment_id, arm=variant.name,
+                kind=variant.kind or query.kind, shuffle=variant.shuffle,
+                diversity=query.diversity if variant.diversity is None else variant.diversity)
         experiment = query.experiment_id or ""
         arms = self.serving.experiments.get(experiment)
         if not arms:
