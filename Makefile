@@ -57,6 +57,9 @@ bench-serving: setup ## Load benchmark of the service vs an empty BentoML endpoi
 bench-faults: setup ## Faults and abuse against the service: fuzzing, auth, limits, Redis down/slow, bad model, soak (needs wrk)
 	$(VENV)/bin/python -m benchmarks.faults
 
+bench-capacity: setup ## Capacity model: requests/s per core cached and uncached, p99 at 50/70/90 % of saturation, Redis commands per request and bytes per user and item (needs wrk)
+	$(VENV)/bin/python -m benchmarks.capacity
+
 bento: setup ## Build the service's Bento (bentofile.yaml) with the requirements pinned by uv.lock
 	$(UV) export --frozen --no-dev --no-hashes --no-emit-project --format requirements-txt \
 		--quiet -o deploy/bento/requirements.txt

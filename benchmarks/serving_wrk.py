@@ -18,6 +18,7 @@ function setup(thread)
   counter = counter + 1
 end
 %(headers)s
+%(pacing)s
 local i = 0
 function request()
   i = i + 1
@@ -33,14 +34,26 @@ end
 """
 
 
+# A paced load: each connection waits a random 0-2x the mean gap before its next request, so
+# ``connections`` connections offer about ``rate`` requests a second while the server keeps up.
+_PACING = """
+function delay()
+  return math.random() * 2 * %(gap_ms).3f
+end
+"""
+
+
 def run_wrk(url: str, paths: Path, connections: int, threads: int, seconds: int,
-            headers: dict[str, str] | None = None) -> dict:
-    """Requests per second, p50/p99 latency (ms) and errors (socket errors and non-2xx/3xx);
-    every request carries ``headers`` (e.g. the API key)."""
+            headers: dict[str, str] | None = None, rate: float | None = None) -> dict:
+    """Requests per second, p50/p99 latency (ms), requests and errors (socket errors and
+    non-2xx/3xx); every request carries ``headers`` (e.g. the API key). With ``rate``
+    (requests a second), the connections are paced to offer that load instead of as many
+    requests as the server answers."""
     lines = "\n".join(f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}"
                       for k, v in (headers or {}).items())
+    pacing = _PACING % {"gap_ms": connections / rate * 1000} if rate else ""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(_SCRIPT % {"paths": str(paths), "headers": lines})
+        script.write(_SCRIPT % {"paths": str(paths), "headers": lines, "pacing": pacing})
     try:
         out = subprocess.run(
             ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s",
@@ -55,4 +68,5 @@ def run_wrk(url: str, paths: Path, connections: int, threads: int, seconds: int,
         "p50_ms": summary["p50_us"] / 1000,
         "p99_ms": summary["p99_us"] / 1000,
         "errors": summary["errors"],
+        "requests": summary["requests"],
     }
