@@ -13,11 +13,12 @@ machinery, with its response cache and with the cache off. For each:
    delay per connection: an offered rate, not as fast as the server answers; wrk2 is not
    packaged by Debian), ``--level-seconds`` each.
 
-Then Redis memory: ``MEMORY USAGE`` of every key, by kind (Feast's user rows, item rows, cached
-responses), over the world in ``.data``. From these the model (``model()``): core-seconds per
-request for a cache hit ratio h as the mix of the cached and uncached costs, the highest
-measured load level whose p99 stays under the objective, cores and 2-core replicas for the
-target rate, and the Redis memory and primaries for N users and M items.
+Then Redis memory: ``MEMORY USAGE`` of Feast's user and item rows (``serving_probe.redis_bytes``)
+and of the cached responses, over the world in ``.data``. From these the model
+(``benchmarks/capacity_model.py``): core-seconds per request for a cache hit ratio h as the mix
+of the cached and uncached costs, the highest measured load level whose p99 stays under the
+objective, cores and 2-core replicas for the target rate, and the Redis memory and primaries
+for N users and M items.
 
 The load generator runs on the same machine as the service (it takes CPU from it) and the
 machine may be shared: the per-core figures are a floor, compare figures of one run only.
@@ -41,27 +42,22 @@ from pathlib import Path
 import redis
 
 from benchmarks.capacity_model import model, table
-from benchmarks.serving import (
+from benchmarks.serving import ensure_champion, entities
+from benchmarks.serving_probe import (
     api_headers,
     clear_response_cache,
-    ensure_champion,
     log,
+    redis_bytes,
+    redis_client,
     scrape,
     serve,
-    users,
 )
 from benchmarks.serving_wrk import run_wrk
-from recsys.platform.redis_server import resolve_redis
-from recsys.platform.settings import get_settings
 from serving.cache import PREFIX
 
 LEVELS = (0.5, 0.7, 0.9)
 #: Commands of the benchmark itself, not of the requests.
 OWN_COMMANDS = {"info", "memory|usage", "scan", "ping", "dbsize", "config|get"}
-
-
-def redis_client() -> redis.Redis:
-    return redis.Redis.from_url(resolve_redis(get_settings()).url)
 
 
 def command_calls(client: redis.Redis) -> dict[str, int]:
@@ -78,25 +74,11 @@ def commands_per_request(before: dict[str, int], after: dict[str, int],
     return {**per, "total": round(sum(per.values()), 3)}
 
 
-def memory_by_kind(client: redis.Redis) -> dict[str, dict[str, float]]:
-    """Keys and bytes (``MEMORY USAGE``, exact) of Feast's user and item rows and of the
-    cached responses; everything else is ``other``."""
-    kinds: dict[str, dict[str, float]] = {}
-    for key in client.scan_iter(count=1000):
-        if key.startswith(PREFIX.encode()):
-            kind = "cached_response"
-        elif b"user_id" in key:
-            kind = "user_row"
-        elif b"item_id" in key:
-            kind = "item_row"
-        else:
-            kind = "other"
-        entry = kinds.setdefault(kind, {"keys": 0, "bytes": 0})
-        entry["keys"] += 1
-        entry["bytes"] += client.memory_usage(key, samples=0) or 0
-    for entry in kinds.values():
-        entry["bytes_per_key"] = round(entry["bytes"] / entry["keys"], 1)
-    return kinds
+def cached_response_bytes(client: redis.Redis, sample: int = 500) -> dict[str, float]:
+    """Cached responses in Redis and their mean bytes (``MEMORY USAGE``, exact, over a sample)."""
+    keys = list(client.scan_iter(match=PREFIX + "*", count=1000))
+    sizes = [client.memory_usage(key, samples=0) or 0 for key in keys[:sample]]
+    return {"keys": len(keys), "bytes_per_key": round(sum(sizes) / max(len(sizes), 1), 1)}
 
 
 def measure(url: str, paths: Path, headers: dict[str, str],
@@ -152,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     cores = args.cores or min(os.cpu_count() or 1, args.workers)
     ensure_champion()
     clear_response_cache()
-    user_ids = users()
+    user_ids, item_ids = entities()
     headers = api_headers()
     runs = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -162,14 +144,18 @@ def main(argv: list[str] | None = None) -> int:
         prom.mkdir()
         env = {"PROMETHEUS_MULTIPROC_DIR": str(prom)}
         log(f"service with its response cache, {args.workers} worker(s)")
-        with serve("serving.service:RecommendationService", args.workers, env) as url:
+        with serve("serving.service:RecommendationService", args.workers, env) as (url, _):
             run_wrk(url, paths, 4, 2, max(5, math.ceil(len(user_ids) / 300)), headers)
             time.sleep(0.5)  # the write-behind queue drains: every user is cached
             runs["cached"] = measure(url, paths, headers, args)
-            memory = memory_by_kind(redis_client())
+            rows = redis_bytes(user_ids, item_ids)
+            memory = {"user_row": {"bytes_per_key": rows["bytes_per_user"]},
+                      "item_row": {"bytes_per_key": rows["bytes_per_item"]},
+                      "cached_response": cached_response_bytes(redis_client()),
+                      "used_memory_mb": rows["used_memory_mb"]}
         log("service without its response cache (every request ranked)")
         no_cache = {**env, "RECSYS_SERVING_CACHE_TTL_SECONDS": "0"}
-        with serve("serving.service:RecommendationService", args.workers, no_cache) as url:
+        with serve("serving.service:RecommendationService", args.workers, no_cache) as (url, _):
             runs["uncached"] = measure(url, paths, headers, args)
     result = {
         "cores": cores, "workers": args.workers, "users": len(user_ids),

@@ -5,7 +5,7 @@ counts commands on a real Redis."""
 import pytest
 import redis
 
-from benchmarks.capacity import command_calls, commands_per_request, memory_by_kind
+from benchmarks.capacity import cached_response_bytes, command_calls, commands_per_request
 from benchmarks.capacity_model import model, table
 from serving.cache import PREFIX
 
@@ -54,16 +54,15 @@ def test_capacity_model_sizes_redis_cluster_by_memory_and_commands() -> None:
     assert "| 90% |" in table({"model": m, "runs": RUNS, "cores": 2, "workers": 2})
 
 
-def test_capacity_redis_accounting_classifies_keys_and_counts_commands(redis_url: str) -> None:
+def test_capacity_redis_accounting_sizes_responses_and_counts_commands(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url, db=15)  # a database of its own: it scans all keys
     client.flushdb()
     client.hset(b"\x02\x00\x00\x00user_id\x03u1recsys", "f", "1")
-    client.hset(b"\x02\x00\x00\x00item_id\x03i1recsys", mapping={"a": "1", "b": "2"})
-    client.set(PREFIX + "u1", "x" * 500)
-    kinds = memory_by_kind(client)
-    assert {k: v["keys"] for k, v in kinds.items()} == {
-        "user_row": 1, "item_row": 1, "cached_response": 1}
-    assert kinds["cached_response"]["bytes_per_key"] > 500
+    client.hset(PREFIX + "u1", mapping={"body": "x" * 500})
+    client.hset(PREFIX + "u2", mapping={"body": "x" * 1500})
+    cached = cached_response_bytes(client)
+    assert cached["keys"] == 2  # the Feast row is not a cached response
+    assert 1000 < cached["bytes_per_key"] < 1400  # the mean of ~500 and ~1,500 bytes
     before = command_calls(client)
     for _ in range(10):
         client.hget(b"\x02\x00\x00\x00user_id\x03u1recsys", "f")
