@@ -49,6 +49,7 @@ def model(runs: dict, memory: dict, cores: float, target_rps: float, p99_ms: flo
     miss = cores / runs["uncached"]["saturation_rps"]
     hit = hit_cost(runs["cached"], miss, cores)
     level = safe_level(runs, p99_ms)
+    measured = [float(name.rstrip("%")) / 100 for name in runs["uncached"]["levels"]]
     cmd_miss = runs["uncached"]["redis_commands_per_request"]["total"]
     h_run = runs["cached"]["cache_hit_ratio"]
     cmd_mixed = runs["cached"]["redis_commands_per_request"]["total"]
@@ -79,6 +80,7 @@ def model(runs: dict, memory: dict, cores: float, target_rps: float, p99_ms: flo
                          "primaries": primaries})
     return {
         "target_rps": target_rps, "p99_objective_ms": p99_ms, "load_level": level,
+        "objective_kept": level in measured,
         "core_ms_per_request": {"hit": round(hit * 1000, 3), "miss": round(miss * 1000, 3)},
         "fleet": fleet,
         "redis_bytes": {"per_user_row": per_user, "per_cached_response": per_cached,
@@ -95,7 +97,10 @@ def table(result: dict) -> str:
         f"{runs['cached']['saturation_rps']:,.0f} requests/s with the cache (hit ratio "
         f"{runs['cached']['cache_hit_ratio']:.2f}), {runs['uncached']['saturation_rps']:,.0f} "
         f"without; a hit costs {m['core_ms_per_request']['hit']} core-ms, a miss "
-        f"{m['core_ms_per_request']['miss']}.",
+        f"{m['core_ms_per_request']['miss']}."
+        + ("" if m["objective_kept"] else f" No measured load level kept p99 ≤ "
+           f"{m['p99_objective_ms']:g} ms: the fleet below runs at {m['load_level']:.0%} "
+           "of saturation, an extrapolation."),
         "",
         "| run | p99 at 50 % | p99 at 70 % | p99 at 90 % of saturation | Redis commands/request |",
         "|---|---|---|---|---|",

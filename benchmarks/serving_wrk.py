@@ -34,11 +34,27 @@ end
 """
 
 
-# A paced load: each connection waits a random 0-2x the mean gap before its next request, so
-# ``connections`` connections offer about ``rate`` requests a second while the server keeps up.
+# A paced load: each wrk thread hands out send times on a fixed schedule (one every ``gap``
+# milliseconds, LuaJIT's ffi for a millisecond clock) and each connection waits for its slot,
+# so the threads offer about ``rate`` requests a second whatever the latency, as long as
+# enough connections are free (a schedule more than a second behind restarts from now).
 _PACING = """
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_usec; } pacing_timeval;
+int gettimeofday(pacing_timeval *tv, void *tz);
+]]
+local tv = ffi.new("pacing_timeval")
+local function now_ms()
+  ffi.C.gettimeofday(tv, nil)
+  return tonumber(tv.tv_sec) * 1000 + tonumber(tv.tv_usec) / 1000
+end
+local gap, slot = %(gap_ms).4f, nil
 function delay()
-  return math.random() * 2 * %(gap_ms).3f
+  local now = now_ms()
+  if slot == nil or slot < now - 1000 then slot = now end
+  slot = slot + gap
+  return math.max(0, slot - now)
 end
 """
 
@@ -51,7 +67,7 @@ def run_wrk(url: str, paths: Path, connections: int, threads: int, seconds: int,
     requests as the server answers."""
     lines = "\n".join(f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}"
                       for k, v in (headers or {}).items())
-    pacing = _PACING % {"gap_ms": connections / rate * 1000} if rate else ""
+    pacing = _PACING % {"gap_ms": threads / rate * 1000} if rate else ""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(_SCRIPT % {"paths": str(paths), "headers": lines, "pacing": pacing})
     try:

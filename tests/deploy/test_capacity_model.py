@@ -26,6 +26,7 @@ def test_capacity_model_sizes_the_fleet_from_costs_and_the_safe_load_level() -> 
     m = model(RUNS, MEMORY, cores=2, target_rps=10_000, p99_ms=100)
     assert m["core_ms_per_request"] == {"hit": 0.5, "miss": 2.0}
     assert m["load_level"] == 0.7  # 90 % broke the objective in the uncached run
+    assert m["objective_kept"]
     fleet = m["fleet"]
     assert fleet["0%"]["rps_per_core"] == 500.0
     assert fleet["0%"]["cores"] == 29  # 10,000 / (500 * 0.7) = 28.6
@@ -52,6 +53,14 @@ def test_capacity_model_sizes_redis_cluster_by_memory_and_commands() -> None:
     assert large["rows_gib"] == pytest.approx(127.1, abs=0.1)
     assert large["primaries"] == 24  # (127 + 242 GiB with the cache) / 16 GiB = 23.1
     assert "| 90% |" in table({"model": m, "runs": RUNS, "cores": 2, "workers": 2})
+
+
+def test_capacity_model_says_when_no_level_kept_the_objective() -> None:
+    slow = {name: {**run, "levels": {k: {"p99_ms": 500} for k in run["levels"]}}
+            for name, run in RUNS.items()}
+    m = model(slow, MEMORY, cores=2, target_rps=10_000, p99_ms=100)
+    assert m["load_level"] == 0.25 and not m["objective_kept"]
+    assert "an extrapolation" in table({"model": m, "runs": slow, "cores": 2, "workers": 2})
 
 
 def test_capacity_redis_accounting_sizes_responses_and_counts_commands(redis_url: str) -> None:
