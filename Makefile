@@ -8,7 +8,7 @@ PORT ?= 3000
 export DAGSTER_HOME ?= $(CURDIR)/.data/dagster
 
 .PHONY: setup demo pipeline serve stop test test-fast lint ui mlflow-ui clean bench-serving \
-	bench-faults screenshots bento bench-capacity
+	bench-faults bench-stream consume screenshots bento bench-capacity
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -53,6 +53,12 @@ mlflow-ui: setup ## MLflow UI on :5000
 
 bench-serving: setup ## Load benchmark of the service vs an empty BentoML endpoint (needs wrk)
 	$(VENV)/bin/python -m benchmarks.serving
+
+consume: setup ## A consumer of the shared event stream (RECSYS_EVENT_STREAM=redis): log, push online, ack
+	$(VENV)/bin/python -m recsys.features.stream_consumer
+
+bench-stream: setup ## Events a second one stream consumer sustains (own Valkey, throw-away Feast repo)
+	$(VENV)/bin/python -m benchmarks.stream
 
 bench-faults: setup ## Faults and abuse against the service: fuzzing, auth, limits, Redis down/slow, bad model, soak (needs wrk)
 	$(VENV)/bin/python -m benchmarks.faults

@@ -32,6 +32,7 @@ from collections.abc import Callable
 
 from redis.cluster import RedisCluster
 
+from recsys.features.online_events import RESPONSE_PREFIX, response_key
 from recsys.platform.redis_cluster import colocated_key
 from recsys.platform.redis_server import REDIS_ERRORS, connect
 from serving.breaker import Breaker
@@ -39,8 +40,8 @@ from serving.metrics import CACHE_WRITES_DROPPED
 
 logger = logging.getLogger(__name__)
 
-PREFIX = "recsys:recs:"
-_PREFIX = PREFIX.encode()
+PREFIX = RESPONSE_PREFIX.decode()
+_PREFIX = RESPONSE_PREFIX
 
 # KEYS: the user's cache hash, another hash; ARGV: the variant, then that hash's fields.
 # A fresh cached value: {1, gen, body}; otherwise {0, gen, HMGET of the other hash}.
@@ -86,11 +87,9 @@ class ResponseCache:
 
     def key(self, user_id: str, row: bytes | None = None) -> bytes:
         """The Redis key of ``user_id``'s hash; ``row`` is their online row's key if known."""
-        if self._row_key is not None:
-            row = row if row is not None else self._row_key(user_id)
-            if row is not None and (key := colocated_key(_PREFIX, row, user_id.encode())):
-                return key
-        return _PREFIX + user_id.encode()
+        if self._row_key is None:
+            return response_key(user_id)
+        return response_key(user_id, row if row is not None else self._row_key(user_id))
 
     def get(self, user_id: str, variant: str) -> tuple[bytes | None, bytes]:
         """The cached body (None on a miss) and the generation to stamp a new value with."""

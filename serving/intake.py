@@ -1,18 +1,18 @@
 """Event intake: the one owner of what happens to an accepted event.
 
-An event batch is appended (fsync'd) to the durable event log first, so an acknowledged
-event is never lost. Then each user's ``recent_items`` are pushed to the online store
-through Feast (:func:`recsys.features.online_push.push_recent`):
+Local profile (``RECSYS_EVENT_STREAM=local``, the default): a batch is appended (fsync'd)
+to the durable event log first, so an acknowledged event is never lost. Then the users'
+``recent_items`` are pushed to the online store once per ``event_id`` and atomically per
+user (:class:`recsys.features.online_events.OnlineEventWriter`); a batch that cannot be
+pushed (Redis down, breaker open) is written to a durable outbox, and a background thread
+replays it once Redis answers again. Last, the users' cached responses are invalidated.
 
-* once per ``event_id``: a pushed event leaves a marker in Redis (kept
-  ``dedupe_seconds``), and a retry of it is not counted again;
-* atomically per user: the read-modify-write of a user's list runs under a Redis lock (users
-  are spread over ``LOCK_STRIPES`` locks), so concurrent posts for one user keep every item;
-* at least once: a batch that cannot be pushed (Redis down, breaker open) is written to a
-  durable outbox, and a background thread replays it once Redis answers again.
-
-Last, the users' cached responses are invalidated. The service holds one intake for its
-life; model swaps do not touch it.
+Stream profile (``RECSYS_EVENT_STREAM=redis``): the batch is appended to the shared event
+stream (all of it or none) before the API answers; the stream consumers
+(:mod:`recsys.features.stream_consumer`) write the log, push online and invalidate. A
+batch the stream does not take (Redis down or failing over) goes to the durable outbox's
+``stream/`` folder and is appended by the replay thread once the stream answers: it is
+accepted either way. The service holds one intake for its life; model swaps do not touch it.
 """
 
 from __future__ import annotations
@@ -22,60 +22,56 @@ import logging
 import os
 import threading
 import time
-import zlib
-from collections.abc import Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import redis
 from feast import FeatureStore
-from redis.cluster import RedisCluster
 
 from recsys.events.event_log import EventLog
 from recsys.events.schema import Event
-from recsys.features.names import RECENT_ITEMS, feature_ref
-from recsys.features.online_push import push_recent
-from recsys.features.online_reader import EntityFeatureReader
+from recsys.events.stream import EventStream
+from recsys.features.online_events import OnlineEventWriter
+from recsys.platform.redis_server import REDIS_ERRORS
 from serving.breaker import Breaker
 from serving.cache import ResponseCache
 from serving.metrics import EVENT_TYPES, EVENTS
 
 logger = logging.getLogger(__name__)
 
-LOCK_STRIPES = 64
-MARKER = "recsys:pushed:"
-_ERRORS = (redis.RedisError, OSError)
-
-
 class EventIntake:
-    """Log, push once (or queue for replay), invalidate."""
+    """Log, push once (or queue for replay), invalidate; or append to the stream."""
 
     def __init__(self, log: EventLog, store: FeatureStore, breaker: Breaker,
                  cache: ResponseCache, outbox_dir: Path, dedupe_seconds: int = 7 * 86400,
-                 replay_seconds: float = 2.0, user_ttl_seconds: int = 30 * 86400):
-        self.log, self.store, self.breaker, self.cache = log, store, breaker, cache
-        self.client: redis.Redis | RedisCluster = cache.client
+                 replay_seconds: float = 2.0, user_ttl_seconds: int = 30 * 86400,
+                 stream: EventStream | None = None):
+        self.log, self.breaker, self.cache, self.stream = log, breaker, cache, stream
+        self.writer = OnlineEventWriter(store, cache.client, dedupe_seconds, user_ttl_seconds)
         self.outbox = Path(outbox_dir)
-        self.outbox.mkdir(parents=True, exist_ok=True)
-        self.dedupe_seconds, self.user_ttl_seconds = dedupe_seconds, user_ttl_seconds
-        # The Redis key of a user's online row, to let rows of users who stop coming expire.
-        self._user_rows = EntityFeatureReader(store, [feature_ref(RECENT_ITEMS)], "user_id")
+        # Batches for the stream, not yet in it (nor in the log: the consumers write that).
+        self.stream_outbox = self.outbox / "stream"
+        self.stream_outbox.mkdir(parents=True, exist_ok=True)
         self._sequence = 0
         self._outbox_lock = threading.Lock()
         self._stop = threading.Event()
-        for stale in self.outbox.glob(".claimed-*"):  # a worker died while replaying it
-            if time.time() - stale.stat().st_mtime > 60:
-                os.replace(stale, self.outbox / stale.name.split("-", 2)[2])
+        for folder in (self.outbox, self.stream_outbox):
+            for stale in folder.glob(".claimed-*"):  # a worker died while replaying it
+                if time.time() - stale.stat().st_mtime > 60:
+                    os.replace(stale, folder / stale.name.split("-", 2)[2])
         if replay_seconds > 0:
             threading.Thread(target=self._replay_loop, args=(replay_seconds,),
                              name="push-replay", daemon=True).start()
 
     def accept(self, events: Sequence[Event]) -> int:
         """Take a validated batch; returns the number of users pushed online now (0 when
-        the online store could not be reached: the batch is then in the log and the outbox)."""
-        self.log.append_records(events)
+        the online store could not be reached: the batch is then in the log and the outbox;
+        always 0 with a stream: its consumers push)."""
         for event in events:
             EVENT_TYPES.labels(event_type=event.event_type.value).inc()
+        if self.stream is not None:
+            self._append_to_stream(events)
+            return 0
+        self.log.append_records(events)
         pushed = 0
         if self.breaker.allow():
             try:
@@ -84,73 +80,73 @@ class EventIntake:
             except Exception as exc:  # logged durably already; replayed from the outbox
                 logger.warning("online push failed, queued for replay: %s", exc)
                 self.breaker.failed()
-                self._to_outbox(events)
+                self._to_outbox(events, self.outbox)
         else:
-            self._to_outbox(events)
+            self._to_outbox(events, self.outbox)
         self.cache.invalidate(sorted({event.user_id for event in events}))
         return pushed
 
     def push(self, events: Sequence[Event]) -> int:
         """Push the events not pushed before, under the users' locks; returns the users."""
-        stripes = sorted({zlib.crc32(e.user_id.encode()) % LOCK_STRIPES for e in events})
-        with ExitStack() as held:
-            for stripe in stripes:
-                # Short waits: a lock left by a crash (or restored with a Redis snapshot)
-                # expires in seconds, and a batch that cannot get one goes to the outbox.
-                lock = self.client.lock(f"recsys:lock:recent:{stripe}", timeout=5,
-                                        blocking_timeout=5)
-                if not lock.acquire():
-                    raise TimeoutError(f"lock stripe {stripe} busy for 5 s")
-                held.callback(lock.release)
-            ids = list(dict.fromkeys(e.event_id for e in events))
-            # markers of one batch are spread over a cluster's slots: one MGET per node
-            mget = getattr(self.client, "mget_nonatomic", self.client.mget)
-            done = mget([MARKER + i for i in ids])
-            pushed_before = {i for i, flag in zip(ids, done, strict=True) if flag}
-            fresh = list({e.event_id: e for e in events
-                          if e.event_id not in pushed_before}.values())
-            users = push_recent(self.store, fresh)
-            with self.client.pipeline(transaction=False) as pipe:
-                for event in fresh:
-                    pipe.set(MARKER + event.event_id, 1, ex=self.dedupe_seconds)
-                pipe.execute()
-            self._expire_rows(users)
-        EVENTS.labels(outcome="pushed").inc(len(fresh))
-        if len(fresh) < len(events):
-            EVENTS.labels(outcome="duplicate").inc(len(events) - len(fresh))
-        return len(users)
+        outcome = self.writer.push(events)
+        EVENTS.labels(outcome="pushed").inc(outcome.fresh)
+        if outcome.duplicates:
+            EVENTS.labels(outcome="duplicate").inc(outcome.duplicates)
+        return len(outcome.users)
 
-    def _expire_rows(self, users: list[str]) -> None:
-        """Give pushed users' online rows a TTL, renewed by each push (a user who comes back
-        after it is served from their session until the next materialization)."""
-        keys = [found[0] for user in users if (found := self._user_rows.hash_read(user))]
-        if not keys or not self.user_ttl_seconds:
-            return
-        client = self._user_rows.client
-        with client.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.expire(key, self.user_ttl_seconds)
-            pipe.execute()
+    def _append_to_stream(self, events: Sequence[Event]) -> None:
+        """Into the stream, or (stream unreachable) durably into the outbox for it."""
+        assert self.stream is not None
+        if self.breaker.allow():
+            try:
+                self.stream.append(events)
+                self.breaker.succeeded()
+                EVENTS.labels(outcome="streamed").inc(len(events))
+                return
+            except REDIS_ERRORS as exc:
+                # A timeout may hide an append that happened: the replay appends the batch
+                # again and event_id absorbs the copy.
+                logger.warning("stream append failed, queued for replay: %s", exc)
+                self.breaker.failed()
+        self._to_outbox(events, self.stream_outbox)
 
-    def _to_outbox(self, events: Sequence[Event]) -> None:
+    def _to_outbox(self, events: Sequence[Event], folder: Path) -> None:
         """Write the batch to a new outbox file, durably (the replay reads it back)."""
         with self._outbox_lock:
             self._sequence += 1
             name = f"{time.time_ns()}-{os.getpid()}-{self._sequence}.jsonl"
-        tmp = self.outbox / f".{name}"
+        tmp = folder / f".{name}"
         with open(tmp, "w") as out:
             for event in events:
                 out.write(event.model_dump_json() + "\n")
             out.flush()
             os.fsync(out.fileno())
-        os.replace(tmp, self.outbox / name)
+        os.replace(tmp, folder / name)
         EVENTS.labels(outcome="queued").inc(len(events))
 
     def replay(self) -> int:
-        """Push every outbox batch, oldest first, deleting each once pushed; returns the
-        events replayed. Stops at the first failure (the rest waits for the next round)."""
+        """Forward every outbox batch, oldest first, deleting each once forwarded; returns
+        the events replayed. Stops at the first failure (the rest waits for the next round).
+
+        Batches of the local profile are pushed online; batches for the stream are appended
+        to it (or, if the stream was switched off since, logged and pushed)."""
+        replayed = self._drain(self.outbox, self._push_replayed)
+        return replayed + self._drain(self.stream_outbox, self._forward_streamed)
+
+    def _push_replayed(self, events: list[Event]) -> None:
+        self.push(events)
+        self.cache.invalidate(sorted({event.user_id for event in events}))
+
+    def _forward_streamed(self, events: list[Event]) -> None:
+        if self.stream is not None:
+            self.stream.append(events)
+            return
+        self.log.append_records(events)
+        self._push_replayed(events)
+
+    def _drain(self, folder: Path, forward: Callable[[list[Event]], None]) -> int:
         replayed = 0
-        for path in sorted(self.outbox.glob("*.jsonl")):
+        for path in sorted(folder.glob("*.jsonl")):
             claimed = path.with_name(f".claimed-{os.getpid()}-{path.name}")
             try:  # one worker replays a batch; the others find it gone
                 os.rename(path, claimed)
@@ -159,26 +155,28 @@ class EventIntake:
             events = [Event.model_validate(json.loads(line))
                       for line in claimed.read_text().splitlines() if line.strip()]
             try:
-                self.push(events)
+                forward(events)
             except BaseException:
                 os.rename(claimed, path)  # back for the next round
                 raise
             claimed.unlink()
             EVENTS.labels(outcome="replayed").inc(len(events))
             replayed += len(events)
-            self.cache.invalidate(sorted({event.user_id for event in events}))
         return replayed
+
+    def _pending(self) -> bool:
+        return any(self.outbox.glob("*.jsonl")) or any(self.stream_outbox.glob("*.jsonl"))
 
     def _replay_loop(self, every: float) -> None:
         while not self._stop.wait(every):
-            if not any(self.outbox.glob("*.jsonl")) or not self.breaker.allow():
+            if not self._pending() or not self.breaker.allow():
                 continue
             try:
                 if replayed := self.replay():
-                    logger.info("replayed %d events to the online store", replayed)
+                    logger.info("replayed %d events from the outbox", replayed)
                 self.breaker.succeeded()
             except Exception as exc:
-                logger.warning("push replay failed, will retry: %s", exc)
+                logger.warning("outbox replay failed, will retry: %s", exc)
                 self.breaker.failed()
 
     def stop(self) -> None:

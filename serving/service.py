@@ -19,6 +19,7 @@ from pydantic import Field
 from recsys.events.event_log import EventLog
 from recsys.events.impressions import ImpressionLog
 from recsys.events.schema import Context, EventBatch, Identifier
+from recsys.events.stream import open_event_stream
 from recsys.features.names import RECENT_ITEMS, feature_ref
 from recsys.features.online_reader import EntityFeatureReader
 from recsys.platform.redis_server import REDIS_ERRORS, resolve_redis
@@ -106,7 +107,8 @@ class RecommendationService:
                                    linger=self.serving.cache_write_linger_seconds,
                                    row_key=rows.row_key)
         self.intake = EventIntake(EventLog(self.settings.event_log_dir), self.models.store,
-                                  write_breaker, self.cache, self.settings.push_outbox_dir)
+                                  write_breaker, self.cache, self.settings.push_outbox_dir,
+                                  stream=open_event_stream(self.settings, timeout=1.0))
         impressions = ImpressionLog(self.settings.impression_log_dir)
         self.impressions = ImpressionRecorder(impressions.append)
         self.models.start()
@@ -254,7 +256,8 @@ class RecommendationService:
 
     @app.post("/events", response_model=EventsResponse, status_code=202)
     def events(self, body: Annotated[EventsBody, Body()]) -> EventsResponse:
-        """Log events durably, push them online, and invalidate the users' cached lists."""
+        """Log events durably (or append them to the shared stream), push them online, and
+        invalidate the users' cached lists."""
         batch = body.events if isinstance(body, EventBatch) else [body]
         return EventsResponse(accepted=len(batch), pushed_users=self.intake.accept(batch))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -65,6 +66,25 @@ class Settings(BaseSettings):
     attribution_window_hours: float = Field(
         default=24.0, gt=0, description="An outcome without a rec_id is attributed to the "
         "latest impression of its item for its user at most this long before it.")
+
+    event_stream: Literal["local", "redis", "kafka"] = Field(
+        default="local", description="Where the API puts accepted events: 'local' writes the "
+        "durable log and pushes online itself (one machine); 'redis' appends to a shared Redis "
+        "stream that `python -m recsys.features.stream_consumer` processes (several replicas); "
+        "'kafka' is not implemented (no broker runs here).")
+    event_stream_url: str | None = Field(
+        default=None, description="Redis of the event stream; unset: the platform's Redis "
+        "(REDIS_URL or the embedded Valkey).")
+    event_stream_key: str = Field(default="recsys:events", description="The stream's key.")
+    event_stream_group: str = Field(default="event-writers",
+                                    description="Consumer group of the stream consumers.")
+    event_stream_maxlen: int = Field(
+        default=5_000_000, ge=1000, description="Approximate bound on the stream's length "
+        "(XADD MAXLEN ~): entries beyond it are trimmed oldest first, read or not, so it must "
+        "exceed the events that arrive while every consumer is down.")
+    event_stream_claim_idle_ms: int = Field(
+        default=30_000, ge=1, description="A consumer takes over entries another consumer "
+        "read but did not acknowledge for this long (that consumer died mid-batch).")
 
     @property
     def event_log_dir(self) -> Path:

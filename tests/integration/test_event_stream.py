@@ -1,0 +1,219 @@
+"""The shared event stream end to end: service replicas append, consumer processes log and
+push; a consumer killed mid-batch loses and duplicates nothing that ``event_id`` does not
+absorb; an event posted to the service reaches the next recommendation through the stream."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import httpx
+import pandas as pd
+import pytest
+
+from orchestration.defs.assets.ingestion import raw_events, validated_events
+from orchestration.defs.resources import PlatformStorage
+from recsys.events.event_log import EventLog
+from recsys.events.schema import Event
+from recsys.events.stream import RedisEventStream, open_event_stream
+from recsys.features.names import RECENT_COUNT, RECENT_ITEMS, feature_ref
+from recsys.features.reads import online_entity_features
+from recsys.features.store import get_feature_store
+from recsys.platform.redis_server import resolve_redis
+from recsys.platform.settings import Settings
+from serving.breaker import Breaker
+from serving.cache import ResponseCache
+from serving.intake import EventIntake
+from tests.conftest import free_port, running_server
+from tests.integration.conftest import Platform
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def stream_env(platform: Platform, tmp_path: Path) -> dict[str, str]:
+    """The environment of a process in the stream profile: a fresh stream, and its own data
+    folder (event log) beside the platform's Feast repo and Redis."""
+    return {**os.environ, "RECSYS_EVENT_STREAM": "redis",
+            "RECSYS_EVENT_STREAM_KEY": f"test:events:{uuid.uuid4().hex}",
+            "RECSYS_EVENT_STREAM_CLAIM_IDLE_MS": "300",
+            "RECSYS_DATA_DIR": str(tmp_path / "data")}
+
+
+def stream_of(env: dict[str, str]) -> RedisEventStream:
+    settings = Settings(data_dir=Path(env["RECSYS_DATA_DIR"]), event_stream="redis",
+                        event_stream_key=env["RECSYS_EVENT_STREAM_KEY"])
+    stream = open_event_stream(settings)
+    assert isinstance(stream, RedisEventStream)
+    stream.ensure_group()
+    return stream
+
+
+@contextmanager
+def consumers(env: dict[str, str], *names: str, batch: int = 20) -> Iterator[list]:
+    procs = [subprocess.Popen([sys.executable, "-m", "recsys.features.stream_consumer",
+                               "--name", name, "--batch", str(batch), "--block-ms", "100"],
+                              env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE) for name in names]
+    try:
+        yield procs
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=30)
+
+
+def drained(stream: RedisEventStream, procs: list, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while (backlog := stream.backlog())["lag"] or backlog["pending"]:
+        for proc in procs:
+            assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
+        assert time.monotonic() < deadline, f"stream not drained: {backlog}"
+        time.sleep(0.1)
+
+
+def registered(stream: RedisEventStream, procs: list, names: set[str],
+               timeout: float = 90) -> None:
+    """Wait until every consumer of ``names`` has joined the group (made its first read)."""
+    deadline = time.monotonic() + timeout
+    while {c["name"].decode() for c in stream.client.xinfo_consumers(stream.key, stream.group)
+           } != names:
+        for proc in procs:
+            assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
+        assert time.monotonic() < deadline, f"consumers {names} did not all start"
+        time.sleep(0.1)
+
+
+def validated_ids(data_dir: Path) -> pd.Series:
+    """Event ids of ``validated_events`` after the Dagster assets ran on today's log."""
+    storage = PlatformStorage(data_dir=str(data_dir))
+    day = pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d")
+    result = dg.materialize([raw_events, validated_events], partition_key=day,
+                            resources={"storage": storage})
+    assert result.success
+    return pd.read_parquet(storage.table_dir("validated_events"))["event_id"]
+
+
+def recent(platform: Platform, users: list[str]) -> dict[str, tuple[list[str], int]]:
+    found = online_entity_features(get_feature_store(platform.settings),
+                                   [feature_ref(RECENT_ITEMS), feature_ref(RECENT_COUNT)],
+                                   "user_id", users)
+    return {user: (list(found[RECENT_ITEMS][i] or []), int(found[RECENT_COUNT][i] or 0))
+            for i, user in enumerate(users)}
+
+
+def test_stream_consumer_killed_mid_batch_loses_and_duplicates_nothing(
+    platform: Platform, stream_env: dict[str, str]
+) -> None:
+    stream = stream_of(stream_env)
+    intake = EventIntake(EventLog(Path(stream_env["RECSYS_DATA_DIR"]) / "unused"),
+                         get_feature_store(platform.settings), Breaker(),
+                         ResponseCache(resolve_redis(platform.settings).url, 300, Breaker()),
+                         Path(stream_env["RECSYS_DATA_DIR"]) / "outbox", replay_seconds=0,
+                         stream=stream)
+    tag = uuid.uuid4().hex[:6]
+    now = pd.Timestamp.now(tz="UTC")
+    sent = [Event(event_id=f"k-{tag}-{i}", user_id=f"k-{tag}-u{i % 50}", item_id=f"k-i{i}",
+                  event_type="view", timestamp=now) for i in range(1000)]
+    for start in range(0, len(sent), 50):  # what the API does before answering 202
+        assert intake.accept(sent[start:start + 50]) == 0
+    log = EventLog(Path(stream_env["RECSYS_DATA_DIR"]) / "events" / "log")
+    with consumers(stream_env, "victim") as (victim,):
+        # Freeze the consumer at a moment it holds a batch it has logged (at least in part)
+        # but not acknowledged, then kill it there.
+        deadline, logged_unacked = time.monotonic() + 60, False
+        while time.monotonic() < deadline:
+            time.sleep(0.005)
+            victim.send_signal(signal.SIGSTOP)
+            held = {e.event.event_id for e in stream.pending("victim", 1000) if e.event}
+            logged = set(log.read_day(now.date())["event_id"]) if log.days() else set()
+            if held and held & logged:
+                logged_unacked = True
+                break
+            victim.send_signal(signal.SIGCONT)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+    assert logged_unacked, "the consumer was never caught between its log write and its ack"
+    assert stream.backlog()["pending"] > 0
+    with consumers(stream_env, "rescuer") as procs:  # another consumer claims and goes on
+        drained(stream, procs)
+    raw = pd.concat([log.read_day(day) for day in log.days()])
+    assert raw["event_id"].duplicated().any()  # the killed batch was redelivered...
+    ids = validated_ids(Path(stream_env["RECSYS_DATA_DIR"]))
+    assert sorted(ids) == sorted(e.event_id for e in sent)  # ...and validated exactly once
+    users = sorted({e.user_id for e in sent})
+    online = recent(platform, users)
+    for user in users:  # every item reached the online store
+        assert set(online[user][0]) == {e.item_id for e in sent if e.user_id == user}
+
+
+def test_stream_two_replicas_and_two_consumers_land_every_event_once(
+    platform: Platform, stream_env: dict[str, str]
+) -> None:
+    # No consumer dies here: a claim could only take a batch from a slow, living consumer.
+    stream_env = {**stream_env, "RECSYS_EVENT_STREAM_CLAIM_IDLE_MS": "60000"}
+    stream = stream_of(stream_env)
+    tag = uuid.uuid4().hex[:6]
+    with consumers(stream_env, "c1", "c2") as procs:
+        registered(stream, procs, {"c1", "c2"})
+        replicas = [subprocess.Popen([sys.executable, "-m", "tests.integration.stream_replica",
+                                      f"r{n}-{tag}", "300"], env=stream_env, cwd=ROOT,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                    for n in (1, 2)]
+        accepted = []
+        for replica in replicas:
+            out, err = replica.communicate(timeout=120)
+            assert replica.returncode == 0, err[-3000:]
+            accepted += out.split()
+        drained(stream, procs)
+    assert len(accepted) == 600
+    log = EventLog(Path(stream_env["RECSYS_DATA_DIR"]) / "events" / "log")
+    raw = pd.concat([log.read_day(day) for day in log.days()])
+    assert sorted(raw["event_id"]) == sorted(accepted)  # each once, no consumer killed
+    assert sorted(validated_ids(Path(stream_env["RECSYS_DATA_DIR"]))) == sorted(accepted)
+    users = [f"r{n}-{tag}-u{k}" for n in (1, 2) for k in range(10)]
+    assert all(count == 30 for _, count in recent(platform, users).values())
+
+
+def test_stream_post_event_reaches_the_next_recommendation(
+    platform: Platform, stream_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**stream_env, "RECSYS_DATA_DIR": str(platform.settings.data_dir),
+           "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    stream = stream_of(env)
+    port = free_port()
+    bentoml = os.path.join(os.path.dirname(sys.executable), "bentoml")
+    with running_server([bentoml, "serve", "serving.service:RecommendationService", "--port",
+                         str(port)], f"http://127.0.0.1:{port}/health/ready", timeout=360,
+                        env=env), consumers(env, "api") as procs:
+        registered(stream, procs, {"api"})
+        base, headers = f"http://127.0.0.1:{port}", platform.headers
+        user = f"s-{uuid.uuid4().hex[:8]}"
+        first = httpx.get(f"{base}/api/v1/recs/{user}?limit=5", headers=headers).json()
+        item = first["items"][0]["item_id"]
+        event = {"event_id": f"s-{uuid.uuid4().hex}", "user_id": user, "item_id": item,
+                 "event_type": "click", "timestamp": pd.Timestamp.now(tz="UTC").isoformat()}
+        posted = time.monotonic()
+        answer = httpx.post(f"{base}/events", json=event, headers=headers)
+        assert answer.status_code == 202 and answer.json()["pushed_users"] == 0
+        assert stream.client.xlen(stream.key) == 1  # in the stream when the API answered
+        while recent(platform, [user])[user][0] != [item]:
+            assert procs[0].poll() is None, procs[0].stderr.read().decode()[-3000:]
+            assert time.monotonic() - posted < 30, "the consumer did not push the event"
+            time.sleep(0.01)
+        print(f"event -> online features through the stream: "
+              f"{(time.monotonic() - posted) * 1000:.0f} ms")
+        after = httpx.get(f"{base}/api/v1/recs/{user}?limit=5", headers=headers).json()
+        assert item not in [entry["item_id"] for entry in after["items"]]
+        drained(stream, procs)
+    assert event["event_id"] in set(EventLog(platform.settings.event_log_dir)
+                                    .read_day(pd.Timestamp.now(tz="UTC").date())["event_id"])
