@@ -12,8 +12,7 @@ that rotates every round. Ratios are taken within a round (a busy neighbour slow
 of one ratio alike) and reported as the median over the rounds with their spread (min, max).
 Every request asks for another user in turn (all users of the validated events). Then
 freshness: post a view event of a user's first recommended item and time until a
-recommendation no longer contains it (median of ``--trials``). Last, unless ``--no-scale``,
-the scale world (``benchmarks/serving_scale.py``).
+recommendation no longer contains it (median of ``--trials``).
 
 Prints progress on stderr and one JSON object last on stdout: ``rps``, ``rps_empty``,
 ``ratio``, ``p99_ms`` (cached service under load), ``p50_ms`` / ``p50_empty_ms`` (one
@@ -178,7 +177,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--unloaded", type=int, default=4, help="seconds on one connection")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
     parser.add_argument("--trials", type=int, default=5, help="freshness trials")
-    parser.add_argument("--no-scale", action="store_true", help="skip the scale world")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         log("wrk is missing: install it (Debian/Ubuntu: `sudo apt-get install wrk`, "
@@ -224,10 +222,6 @@ def main(argv: list[str] | None = None) -> int:
         "workers": args.workers, "connections": args.connections, "duration_s": args.duration,
         "rounds": args.rounds, "users": len(user_ids),
     }
-    if not args.no_scale:
-        from benchmarks.serving_scale import scale_phase
-
-        result.update(scale_phase(args, headers, result["rps_empty"]))
     print(json.dumps(result))
     return 0
 

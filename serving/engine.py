@@ -31,7 +31,7 @@ from recsys.models.scoring import CandidateScorer
 from serving.breaker import Breaker
 from serving.metrics import FALLBACKS, stage
 from serving.reranking import rerank
-from serving.schemas import RecommendedItem, RecommendResponse
+from serving.schemas import RecommendResponse
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +84,9 @@ class Engine:
         self.scorer = CandidateScorer(self.recommender, self.items, self.compiled_dir)
         popular = self.items.positions(self.recommender.popular_items(500))
         self._popular = popular[popular >= 0]
+        # What a response states of an item, as Python objects, built once per item table
+        self._item_ids = [str(i) for i in self.items.ids.tolist()]
+        self._prices = [None if p != p else p for p in self.items.price.astype(float).tolist()]
 
     def recommend(self, query: Query, timings: dict[str, float] | None = None,
                   features: list | None = None) -> RecommendResponse:
@@ -139,7 +142,9 @@ class Engine:
         return features
 
     def _allowed(self, rows: np.ndarray, seen: np.ndarray, query: Query) -> np.ndarray:
-        keep = self.items.in_stock[rows] & ~np.isin(rows, seen)
+        blocked = np.zeros(len(self.items), dtype=bool)  # a mask: cheaper than np.isin
+        blocked[seen[seen >= 0]] = True
+        keep = self.items.in_stock[rows] & ~blocked[rows]
         if query.max_price is not None:
             keep &= self.items.price[rows] <= query.max_price
         if query.categories:
@@ -162,22 +167,20 @@ class Engine:
                   reason: str | None = None) -> RecommendResponse:
         items = self.items
         reasons = [reason] * len(rows) if reason else self._reasons(rows, recent)
-        price = items.price[rows]
-        return RecommendResponse(
-            user_id=query.user_id,
-            items=[
-                RecommendedItem(
-                    item_id=items.ids[r], score=float(s), title=items.titles[r],
-                    categories=items.categories[r],
-                    price=None if np.isnan(p) else float(p), reason=why,
-                )
-                for r, s, p, why in zip(rows.tolist(), scores, price, reasons, strict=True)
+        # one validation of plain values (in pydantic-core), not a model per item
+        return RecommendResponse.model_validate({
+            "user_id": query.user_id,
+            "items": [
+                {"item_id": self._item_ids[r], "score": s, "title": items.titles[r],
+                 "categories": items.categories[r], "price": self._prices[r], "reason": why}
+                for r, s, why in zip(rows.tolist(), np.asarray(scores, dtype=float).tolist(),
+                                     reasons, strict=True)
             ],
-            model_version=self.model_version,
-            fallback=fallback_reason is not None, fallback_reason=fallback_reason,
-            experiment_id=query.experiment_id, variant=query.arm,
-            latency_ms=round((time.perf_counter() - start) * 1000, 3),
-        )
+            "model_version": self.model_version,
+            "fallback": fallback_reason is not None, "fallback_reason": fallback_reason,
+            "experiment_id": query.experiment_id, "variant": query.arm,
+            "latency_ms": round((time.perf_counter() - start) * 1000, 3),
+        })
 
     def _reasons(self, rows: np.ndarray, recent: list[str]) -> list[str]:
         """"Because you interacted with X" for the most similar recent item, else the top
