@@ -148,8 +148,30 @@ class EntityFeatureReader:
                 continue
             proto = ValueProto()
             proto.ParseFromString(raw)
-            out[name] = feast_value_type_to_python_type(proto, kind)
+            out[name] = python_value(proto, kind)
         return out
+
+
+# Feast's conversion of these oneof fields is the value itself, or the list of its values;
+# done here directly it costs a third (the rest, and UUIDs stored as strings, stay Feast's).
+_PLAIN = frozenset(("int32_val", "int64_val", "double_val", "float_val", "string_val",
+                    "bool_val", "bytes_val"))
+_PLAIN_LISTS = frozenset(("int32_list_val", "int64_list_val", "double_list_val",
+                          "float_list_val", "string_list_val", "bool_list_val",
+                          "bytes_list_val"))
+_UUIDS = frozenset((ValueType.UUID, ValueType.TIME_UUID, ValueType.UUID_LIST,
+                    ValueType.TIME_UUID_LIST))
+
+
+def python_value(proto: ValueProto, kind: Any) -> object:
+    """``feast_value_type_to_python_type(proto, kind)``, with a shortcut for plain values."""
+    which = proto.WhichOneof("val")
+    if kind not in _UUIDS:
+        if which in _PLAIN:
+            return getattr(proto, which)
+        if which in _PLAIN_LISTS:
+            return list(getattr(proto, which).val)
+    return feast_value_type_to_python_type(proto, kind)
 
 
 def _startup_nodes(client: RedisCluster) -> set[str]:
