@@ -257,6 +257,7 @@ def own_redis(platform: Platform, tmp_path_factory: pytest.TempPathFactory
     proc, base = serve({
         "REDIS_URL": url, "RECSYS_SERVING_REDIS_RETRY_SECONDS": "0.2",
         "RECSYS_SERVING_MODEL_POLL_SECONDS": "0",
+        "RECSYS_SERVING_STAGE_SAMPLE": "1",  # every stage observed: the metrics test reads them
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path_factory.mktemp("own-prometheus")),
     })
     try:
