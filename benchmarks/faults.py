@@ -44,7 +44,8 @@ import psutil
 from mlflow import MlflowClient
 
 from benchmarks.fault_proxy import LatencyProxy
-from benchmarks.serving import api_headers, ensure_champion, log, serve, users
+from benchmarks.serving import ensure_champion, users
+from benchmarks.serving_probe import api_headers, log, serve
 from benchmarks.serving_wrk import run_wrk
 from recsys.events.event_log import EventLog
 from recsys.features.names import RECENT_ITEMS, feature_ref

@@ -52,7 +52,7 @@ from benchmarks.serving_probe import (
     mean_ms,
     redis_bytes,
     scrape,
-    serve,
+    serve_all,
 )
 from benchmarks.serving_wrk import run_wrk
 from recsys.models.registry import CHAMPION, alias_version
@@ -69,6 +69,10 @@ def ensure_champion() -> None:
         return
     log("no trained champion in .data: running `python -m orchestration.run` first")
     subprocess.run([sys.executable, "-m", "orchestration.run"], check=True, cwd=PROJECT_ROOT)
+
+
+def users() -> list[str]:
+    return entities()[0]
 
 
 def entities() -> tuple[list[str], list[str]]:
@@ -131,9 +135,9 @@ def rounds(services: dict, paths: Path, args: argparse.Namespace,
                         headers))
             if scraped is not None:
                 after = scrape(services[name])
-                for result in ("hit", "miss"):
-                    runs.setdefault(f"cache_{result}", []).append(
-                        {"n": after.get(f"cache:{result}", 0) - scraped.get(f"cache:{result}", 0)})
+                for result in ("cache:hit", "cache:miss", *(k for k in after if "fallback:" in k)):
+                    runs.setdefault(result, []).append(
+                        {"n": after.get(result, 0) - scraped.get(result, 0)})
     return runs, {k: round(v, 3) for k, v in stages.items()}
 
 
@@ -145,8 +149,8 @@ def summary(runs: dict[str, list[dict]]) -> dict[str, object]:
     empty = per_round("empty", "rps")
     ratio = [c / e for c, e in zip(per_round("cached", "rps"), empty, strict=True)]
     ratio_uncached = [u / e for u, e in zip(per_round("uncached", "rps"), empty, strict=True)]
-    hits = sum(r["n"] for r in runs["cache_hit"])
-    misses = sum(r["n"] for r in runs["cache_miss"])
+    hits = sum(r["n"] for r in runs["cache:hit"])
+    misses = sum(r["n"] for r in runs["cache:miss"])
     return {
         "rps": median(per_round("cached", "rps")),
         "rps_empty": median(per_round("empty", "rps")),
@@ -160,6 +164,9 @@ def summary(runs: dict[str, list[dict]]) -> dict[str, object]:
         "errors": sum(r["errors"] for name in ("cached", "uncached", "unloaded")
                       for r in runs[name]),
         "cache_hit_ratio": round(hits / max(hits + misses, 1), 3),
+        "cache_lookups": {"hit": hits, "miss": misses},
+        "fallbacks_cached": {k.split(":", 1)[1]: sum(r["n"] for r in v)
+                             for k, v in runs.items() if k.startswith("fallback:")},
         "rps_uncached": median(per_round("uncached", "rps")),
         "ratio_uncached": median(ratio_uncached), "ratio_uncached_spread": spread(ratio_uncached),
         "p50_uncached_ms": median(per_round("uncached", "p50_ms")),
@@ -195,13 +202,15 @@ def main(argv: list[str] | None = None) -> int:
             "uncached": ("serving.service:RecommendationService",
                          {"RECSYS_SERVING_CACHE_TTL_SECONDS": "0"}),
         }
-        services, started = {}, {}
+        specs = {}
         for name, (target, env) in targets.items():
             prom = Path(tmp) / f"prometheus-{name}"
             prom.mkdir()
-            log(f"starting the {name} service, {args.workers} worker(s)")
-            services[name], started[name] = stack.enter_context(
-                serve(target, args.workers, {**env, "PROMETHEUS_MULTIPROC_DIR": str(prom)}))
+            specs[name] = (target, args.workers, {**env, "PROMETHEUS_MULTIPROC_DIR": str(prom)})
+        log(f"starting the empty, cached and uncached services, {args.workers} worker(s) each")
+        ready = stack.enter_context(serve_all(specs))
+        services = {name: url for name, (url, _) in ready.items()}
+        started = {name: info for name, (_, info) in ready.items()}
         for url in services.values():
             run_wrk(url, paths, 1, 1, 2, headers)  # warm-up
         time.sleep(0.5)  # let the write-behind queue drain before dropping what it wrote

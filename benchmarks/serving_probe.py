@@ -54,33 +54,49 @@ def worker_rss_mb(pid: int) -> float:
 
 
 @contextmanager
-def serve(target: str, workers: int, env: dict[str, str]) -> Iterator[tuple[str, dict]]:
-    """``bentoml serve target`` on a free port; yields the base URL once ready and
+def serve_all(specs: dict[str, tuple[str, int, dict[str, str]]]
+              ) -> Iterator[dict[str, tuple[str, dict]]]:
+    """``bentoml serve target`` for each ``name: (target, workers, env)`` on a free port, all
+    started at once; yields ``{name: (base URL, info)}`` once every one is ready, with info
     ``{"ready_s": seconds from start to ready, "rss_mb_per_worker": ...}``."""
-    port = free_port()
     start = time.monotonic()
-    proc = subprocess.Popen(
-        [BENTOML, "serve", target, "--port", str(port)], cwd=PROJECT_ROOT,
-        env={**os.environ, **env, "RECSYS_SERVING_WORKERS": str(workers)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
+    procs: dict[str, tuple[subprocess.Popen, str]] = {}
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{target} did not become ready")
+        for name, (target, workers, env) in specs.items():
+            port = free_port()
+            procs[name] = (subprocess.Popen(
+                [BENTOML, "serve", target, "--port", str(port)], cwd=PROJECT_ROOT,
+                env={**os.environ, **env, "RECSYS_SERVING_WORKERS": str(workers)},
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            ), f"http://127.0.0.1:{port}")
+        ready: dict[str, tuple[str, dict]] = {}
+        while len(ready) < len(procs):
+            for name, (proc, url) in procs.items():
+                if name in ready:
+                    continue
+                try:
+                    if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
+                        ready[name] = (url, {"ready_s": round(time.monotonic() - start, 2),
+                                             "rss_mb_per_worker": worker_rss_mb(proc.pid)})
+                        continue
+                except httpx.HTTPError:
+                    pass
+                if proc.poll() is not None or time.monotonic() - start > 600:
+                    raise RuntimeError(f"{specs[name][0]} did not become ready")
             time.sleep(0.25)
-        ready = round(time.monotonic() - start, 2)
-        yield url, {"ready_s": ready, "rss_mb_per_worker": worker_rss_mb(proc.pid)}
+        yield ready
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        for proc, _ in procs.values():
+            proc.terminate()
+        for proc, _ in procs.values():
+            proc.wait(timeout=30)
+
+
+@contextmanager
+def serve(target: str, workers: int, env: dict[str, str]) -> Iterator[str]:
+    """``bentoml serve target`` on a free port; yields the base URL once ready."""
+    with serve_all({"one": (target, workers, env)}) as ready:
+        yield ready["one"][0]
 
 
 def redis_client():  # noqa: ANN201
@@ -106,6 +122,7 @@ def scrape(url: str) -> dict[str, float]:
     text = httpx.get(f"{url}/metrics", timeout=10).text
     patterns = {
         r'^recsys_cache_requests_total\{result="(\w+)"\} (\S+)$': "cache:{}",
+        r'^recsys_fallbacks_total\{reason="([^"]+)"\} (\S+)$': "fallback:{}",
         r'^recsys_stage_seconds_(sum|count)\{stage="(\w+)"\} (\S+)$': "stage:{1}:{0}",
         r'^recsys_recommend_seconds_(sum|count)\{outcome="(\w+)"\} (\S+)$': "outcome:{1}:{0}",
     }
