@@ -8,7 +8,7 @@ PORT ?= 3000
 export DAGSTER_HOME ?= $(CURDIR)/.data/dagster
 
 .PHONY: setup demo pipeline serve stop test test-fast lint ui mlflow-ui clean bench-serving \
-	bench-faults bench-stream consume screenshots bento bench-capacity
+	bench-faults bench-stream consume screenshots simulate bento bench-capacity
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -42,7 +42,7 @@ screenshots: setup ## Browser tests (needs chromium, chromium-driver); their scr
 	RECSYS_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(VENV)/bin/python -m pytest tests -q -k browser
 
 lint: setup
-	$(VENV)/bin/ruff check recsys orchestration feature_repo training serving tests benchmarks
+	$(VENV)/bin/ruff check recsys orchestration feature_repo training serving simulation tests benchmarks
 
 ui: setup ## Dagster UI on :3001
 	$(VENV)/bin/python -m orchestration.instance
@@ -70,6 +70,9 @@ bento: setup ## Build the service's Bento (bentofile.yaml) with the requirements
 	$(UV) export --frozen --no-dev --no-hashes --no-emit-project --format requirements-txt \
 		--quiet -o deploy/bento/requirements.txt
 	PATH="$(CURDIR)/.tools/bin:$$PATH" $(VENV)/bin/bentoml build . --output tag
+
+simulate: setup ## Simulated users: A/A, A/B, SRM replications and a broken challenger and an A/B through the real service (after make pipeline)
+	$(VENV)/bin/python -m simulation all
 
 clean: stop
 	rm -rf .data feature_repo/data

@@ -3,15 +3,24 @@
 import dagster as dg
 
 from orchestration.defs import asset_checks, schedules, sensors
-from orchestration.defs.assets import deployment, evaluation, features, ingestion, training
+from orchestration.defs.assets import (
+    deployment,
+    evaluation,
+    experiments,
+    features,
+    ingestion,
+    training,
+)
 from orchestration.defs.jobs import ALL_JOBS
 from orchestration.defs.resources import build_resources
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([ingestion, features, training, evaluation, deployment]),
+    assets=dg.load_assets_from_modules(
+        [ingestion, features, training, evaluation, deployment, experiments]),
     asset_checks=dg.load_asset_checks_from_modules([asset_checks]),
-    jobs=ALL_JOBS,
+    jobs=[*ALL_JOBS, experiments.experiment_job, experiments.create_experiment_job],
     schedules=[schedules.daily_retrain],
-    sensors=[sensors.inbox_sensor, sensors.event_log_sensor, asset_checks.freshness_sensor],
+    sensors=[sensors.inbox_sensor, sensors.event_log_sensor, asset_checks.freshness_sensor,
+             experiments.experiment_sensor],
     resources=build_resources(),
 )

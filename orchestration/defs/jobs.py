@@ -12,7 +12,8 @@ TRAINING_TAGS = {"recsys/job": "training"}
 #: Ingest → features → train → evaluate → promote → package, over a range of event days.
 platform_job = dg.define_asset_job(
     "platform_job",
-    selection=dg.AssetSelection.all() - dg.AssetSelection.assets(ingestion.event_source),
+    selection=dg.AssetSelection.all() - dg.AssetSelection.assets(ingestion.event_source)
+    - dg.AssetSelection.groups("experiments"),
     description="Events of the selected days to a promoted, packaged champion.",
     tags=TRAINING_TAGS,
 )

@@ -106,13 +106,21 @@ def analyse(experiment: Experiment, impressions: pd.DataFrame, events: pd.DataFr
     daily = pd.DataFrame(rows)
     looks = pd.concat(stats_rows, ignore_index=True) if stats_rows else pd.DataFrame()
     lift = pd.DataFrame(columns=["look", "lift", "ci_lower", "ci_upper", "significant"])
-    planned = experiment.planned_users_per_variant or experiment.min_users_per_variant
     treatment = names[1]
     if len(looks) and set(looks["variant"]) >= {names[0], treatment}:
-        lift = sequential_test(looks, names[0], treatment, 2 * planned, experiment.alpha)
+        lift = sequential_test(looks, names[0], treatment, final_total(experiment),
+                               experiment.alpha)
     srm = srm_p_value(_last(daily, "users"), {v.name: v.percent for v in experiment.variants})
     return Analysis(experiment.experiment_id, daily, lift, srm,
                     guardrail_breaches(experiment, daily))
+
+
+def final_total(experiment: Experiment) -> int:
+    """Users of control and treatment together once the smaller of the two has the planned
+    users (the alpha spending's information scale)."""
+    planned = experiment.planned_users_per_variant or experiment.min_users_per_variant
+    control, treatment = experiment.variants[0].percent, experiment.variants[1].percent
+    return int(planned * (control + treatment) / min(control, treatment))
 
 
 def _users_at(lists: pd.DataFrame, outcomes: pd.DataFrame,

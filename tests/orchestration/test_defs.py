@@ -15,7 +15,7 @@ EXPECTED_ASSETS = {
     "item_features",
     "feature_registry", "online_features", "training_data", "base_candidates", "ranker_model",
     "holdout_candidates", "champion_recipe_model", "model_evaluation", "serving_candidates",
-    "registered_model", "champion_model", "bento_model",
+    "registered_model", "champion_model", "bento_model", "experiment_decisions",
 }
 
 
@@ -31,7 +31,8 @@ def test_every_asset_is_defined_in_its_group(defs: dg.Definitions) -> None:
     keys = {key.path[-1] for key in graph.get_all_asset_keys()}
     assert keys == EXPECTED_ASSETS
     groups = {graph.get(dg.AssetKey(name)).group_name for name in EXPECTED_ASSETS}
-    assert groups == {"ingestion", "features", "training", "evaluation", "deployment"}
+    assert groups == {"ingestion", "features", "training", "evaluation", "deployment",
+                      "experiments"}
 
 
 def test_every_model_fit_is_an_asset_of_the_graph(defs: dg.Definitions) -> None:
@@ -47,8 +48,14 @@ def test_every_model_fit_is_an_asset_of_the_graph(defs: dg.Definitions) -> None:
         "registered_model")
 
 
+def test_the_platform_job_leaves_experiments_to_their_sensor(defs: dg.Definitions) -> None:
+    job = defs.resolve_job_def("platform_job")
+    assert "experiment_decisions" not in {node.name for node in job.graph.node_defs}
+
+
 def test_every_job_resolves(defs: dg.Definitions) -> None:
-    for name in ("platform_job", "ingestion_job", "import_job", "retrain_job"):
+    for name in ("platform_job", "ingestion_job", "import_job", "retrain_job",
+                 "experiment_job", "create_experiment_job"):
         assert defs.resolve_job_def(name).name == name
 
 
