@@ -7,7 +7,9 @@ and the same service with its response cache off (every request ranked). Each ge
 warm-up on one connection; the cached service's cache is then emptied. Then ``--rounds``
 rounds, each: one wrk connection for ``--unloaded`` seconds on the empty endpoint and on the
 uncached service (unloaded latency of a ranked request), then ``--connections`` connections
-for ``--duration`` seconds on each of the three (throughput and tail latency), in an order
+for ``--duration`` seconds on each of the three and on the cached service with impression
+logging off (``RECSYS_SERVING_IMPRESSIONS=false``: ``impression_cost`` is the throughput it
+costs, 1 - with / without within a round) (throughput and tail latency), in an order
 that rotates every round. Ratios are taken within a round (a busy neighbour slows both sides
 of one ratio alike) and reported as the median over the rounds with their spread (min, max).
 Every request asks for another user in turn (all users of the validated events). Then
@@ -116,7 +118,7 @@ def rounds(services: dict, paths: Path, args: argparse.Namespace,
     unloaded ranked requests."""
     runs: dict[str, list[dict]] = {}
     stages: dict[str, float] = {}
-    loaded = ["empty", "cached", "uncached"]
+    loaded = ["empty", "cached", "uncached", "cached_no_impressions"]
     for number in range(args.rounds):
         log(f"round {number + 1}/{args.rounds}")
         runs.setdefault("empty_unloaded", []).append(
@@ -128,7 +130,8 @@ def rounds(services: dict, paths: Path, args: argparse.Namespace,
         for prefix in ("stage:", "outcome:"):
             for name, value in mean_ms(before, after, prefix).items():
                 stages[name] = stages.get(name, 0.0) + value / args.rounds
-        for name in loaded[number % 3:] + loaded[:number % 3]:
+        turn = number % len(loaded)
+        for name in loaded[turn:] + loaded[:turn]:
             scraped = scrape(services[name]) if name == "cached" else None
             runs.setdefault(name, []).append(
                 run_wrk(services[name], paths, args.connections, args.threads, args.duration,
@@ -167,6 +170,14 @@ def summary(runs: dict[str, list[dict]]) -> dict[str, object]:
         "cache_lookups": {"hit": hits, "miss": misses},
         "fallbacks_cached": {k.split(":", 1)[1]: sum(r["n"] for r in v)
                              for k, v in runs.items() if k.startswith("fallback:")},
+        "rps_no_impressions": median(per_round("cached_no_impressions", "rps")),
+        "ratio_no_impressions": median(
+            [n / e for n, e in zip(per_round("cached_no_impressions", "rps"), empty,
+                                   strict=True)]),
+        # the throughput impression logging costs, within each round (1 - with / without)
+        "impression_cost": median([1 - c / n for c, n in zip(
+            per_round("cached", "rps"), per_round("cached_no_impressions", "rps"),
+            strict=True)]),
         "rps_uncached": median(per_round("uncached", "rps")),
         "ratio_uncached": median(ratio_uncached), "ratio_uncached_spread": spread(ratio_uncached),
         "p50_uncached_ms": median(per_round("uncached", "p50_ms")),
@@ -201,13 +212,16 @@ def main(argv: list[str] | None = None) -> int:
             "cached": ("serving.service:RecommendationService", {}),
             "uncached": ("serving.service:RecommendationService",
                          {"RECSYS_SERVING_CACHE_TTL_SECONDS": "0"}),
+            "cached_no_impressions": ("serving.service:RecommendationService",
+                                      {"RECSYS_SERVING_IMPRESSIONS": "false"}),
         }
         specs = {}
         for name, (target, env) in targets.items():
             prom = Path(tmp) / f"prometheus-{name}"
             prom.mkdir()
             specs[name] = (target, args.workers, {**env, "PROMETHEUS_MULTIPROC_DIR": str(prom)})
-        log(f"starting the empty, cached and uncached services, {args.workers} worker(s) each")
+        log(f"starting the empty, cached, uncached and impression-less services, "
+            f"{args.workers} worker(s) each")
         ready = stack.enter_context(serve_all(specs))
         services = {name: url for name, (url, _) in ready.items()}
         started = {name: info for name, (_, info) in ready.items()}

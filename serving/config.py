@@ -66,6 +66,9 @@ class ServingSettings(BaseSettings):
         '(e.g. {"ranker-v2": {"champion": 0.5, "challenger": 0.5}}).',
     )
 
+    impressions: bool = Field(
+        default=True, description="Log every served list as an impression (off: responses "
+        "keep their rec_id, nothing is logged; for benchmarks and replicas without a log).")
     experiment_refresh_seconds: float = Field(
         default=5.0, ge=0.0, description="How often the running experiments are re-read from "
         "the experiment store (a stop or a rollback takes effect within it; 0: never).")

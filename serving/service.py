@@ -109,8 +109,8 @@ class RecommendationService:
         self.intake = EventIntake(EventLog(self.settings.event_log_dir), self.models.store,
                                   write_breaker, self.cache, self.settings.push_outbox_dir,
                                   stream=open_event_stream(self.settings, timeout=1.0))
-        impressions = ImpressionLog(self.settings.impression_log_dir)
-        self.impressions = ImpressionRecorder(impressions.append)
+        self.impressions = (ImpressionRecorder(ImpressionLog(
+            self.settings.impression_log_dir).append) if self.serving.impressions else None)
         self.models.start()
         freeze_heap()
 
@@ -139,7 +139,8 @@ class RecommendationService:
         elapsed = time.perf_counter() - start
         REQUEST_SECONDS.labels(outcome=outcome).observe(elapsed)
         rec_id = new_rec_id()
-        self.impressions.record(rec_id, time.time(), body, elapsed * 1000)
+        if self.impressions is not None:
+            self.impressions.record(rec_id, time.time(), body, elapsed * 1000)
         tail = b',"cached":%s,"latency_ms":%.3f,"rec_id":"%s"}' % (
             b"true" if outcome == "cached" else b"false", elapsed * 1000, rec_id.encode())
         return body[:-1] + tail
