@@ -7,6 +7,7 @@ BentoML adds ``/metrics`` (Prometheus) and ``/docs``.
 """
 
 import dataclasses
+import json
 import logging
 import time
 from typing import Annotated
@@ -129,7 +130,11 @@ class RecommendationService:
             outcome = "cached"
         else:
             CACHE.labels(result="miss").inc()
-            response = engine.recommend(query, features=features)
+            try:
+                response = engine.recommend(query, features=features)
+            except Exception:  # an error counts against its variant's error-rate guardrail
+                self.record_error(query, start)
+                raise
             with stage("serialize", {}):
                 body = response.model_dump_json(
                     exclude={"cached", "latency_ms", "rec_id"}).encode()
@@ -144,6 +149,15 @@ class RecommendationService:
         tail = b',"cached":%s,"latency_ms":%.3f,"rec_id":"%s"}' % (
             b"true" if outcome == "cached" else b"false", elapsed * 1000, rec_id.encode())
         return body[:-1] + tail
+
+    def record_error(self, query: request_path.Query, start: float) -> None:
+        """Log a failed request as an impression of nothing, flagged as an error."""
+        if self.impressions is None:
+            return
+        body = json.dumps({"user_id": query.user_id, "items": [], "error": True,
+                           "experiment_id": query.experiment_id, "variant": query.arm})
+        self.impressions.record(new_rec_id(), time.time(), body.encode(),
+                                (time.perf_counter() - start) * 1000)
 
     def engine_for(self, query: request_path.Query) -> tuple[Engine, request_path.Query]:
         """The engine of the query's experiment variant (the champion's outside experiments),
