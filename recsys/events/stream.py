@@ -81,6 +81,11 @@ class EventStream(ABC):
     def dead_letter(self, entries: Sequence[StreamEntry]) -> None:
         """Move undecodable entries to the dead-letter stream (kept with their reason)."""
 
+    def forget_idle_consumers(self, min_idle_ms: int) -> list[str]:
+        """Remove consumers idle ``min_idle_ms`` with nothing pending (gone for good: a
+        consumer is named after its host and pid); returns their names."""
+        return []
+
     @abstractmethod
     def backlog(self) -> dict[str, int]:
         """``length`` of the stream, ``pending`` entries and ``lag`` (not yet read)."""
@@ -154,6 +159,15 @@ class RedisEventStream(EventStream):
             pipe.xack(self.key, self.group, *[entry.entry_id for entry in entries])
             pipe.execute()
         logger.error("moved %d undecodable entries to %s", len(entries), self.dead_key)
+
+    def forget_idle_consumers(self, min_idle_ms: int) -> list[str]:
+        gone = []
+        for consumer in self.client.xinfo_consumers(self.key, self.group):
+            # A living consumer that was removed is recreated by its next read.
+            if int(consumer["pending"]) == 0 and int(consumer["idle"]) >= min_idle_ms:
+                self.client.xgroup_delconsumer(self.key, self.group, consumer["name"])
+                gone.append(_text(consumer["name"]))
+        return gone
 
     def backlog(self) -> dict[str, int]:
         length = int(self.client.xlen(self.key))

@@ -38,6 +38,9 @@ from recsys.platform.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
+#: A consumer with nothing pending and idle this long has gone; it leaves the group.
+FORGET_IDLE_MS = 86_400_000
+
 
 class StreamConsumer:
     """One member of the stream's consumer group.
@@ -69,7 +72,7 @@ class StreamConsumer:
         self.batch, self.block_ms, self.claim_idle_ms = batch, block_ms, claim_idle_ms
         self.response_ttl_seconds = response_ttl_seconds
         self.processed = 0
-        self._next_claim = 0.0
+        self._next_claim = self._next_prune = 0.0
         stream.ensure_group()
 
     def step(self) -> int:
@@ -84,6 +87,10 @@ class StreamConsumer:
                                len(entries), self.claim_idle_ms)
             else:  # nothing stale now; look again after a fraction of the idle time
                 self._next_claim = time.monotonic() + min(self.claim_idle_ms / 4000, 5.0)
+                if time.monotonic() >= self._next_prune:
+                    self._next_prune = time.monotonic() + 600
+                    if gone := self.stream.forget_idle_consumers(FORGET_IDLE_MS):
+                        logger.info("removed consumers idle for a day: %s", gone)
         if not entries:
             entries = self.stream.read(self.name, self.batch, self.block_ms)
         if entries:

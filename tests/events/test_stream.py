@@ -77,3 +77,30 @@ def test_stream_setting_selects_the_engine(redis_url: str, tmp_path) -> None:  #
     assert isinstance(made, RedisEventStream) and made.key == "k1"
     with pytest.raises(NotImplementedError, match="confluent-kafka"):
         open_event_stream(Settings(data_dir=tmp_path, event_stream="kafka"))
+
+
+def test_stream_works_on_a_redis_cluster(valkey_cluster, tmp_path) -> None:  # noqa: ANN001
+    made = open_event_stream(Settings(data_dir=tmp_path, event_stream="redis",
+                                      event_stream_url=valkey_cluster.url,
+                                      event_stream_key=f"test:stream:{uuid.uuid4().hex}"))
+    assert isinstance(made, RedisEventStream)
+    made.ensure_group()
+    sent = events(5)
+    made.append(sent)  # one MULTI on the key's primary
+    taken = made.read("a", count=10, block_ms=10)
+    assert [e.event for e in taken] == sent
+    time.sleep(0.05)
+    assert [e.event for e in made.claim("b", min_idle_ms=20, count=10)] == sent
+    assert made.ack([e.entry_id for e in taken]) == 5
+    assert made.backlog() == {"length": 5, "pending": 0, "lag": 0}
+
+
+def test_stream_forgets_gone_consumers_with_nothing_pending(stream: RedisEventStream) -> None:
+    stream.append(events(2))
+    done, holding = stream.read("done", 1, 10), stream.read("holding", 1, 10)
+    stream.ack([e.entry_id for e in done])
+    time.sleep(0.05)
+    assert stream.forget_idle_consumers(60_000) == []
+    assert stream.forget_idle_consumers(20) == ["done"]  # "holding" keeps its entry
+    names = [c["name"] for c in stream.client.xinfo_consumers(stream.key, stream.group)]
+    assert names == [b"holding"] and len(holding) == 1
