@@ -39,6 +39,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         "from a pilot: MDE 5 %% relative, alpha 0.05, power 0.8, >= 10,000)")
     parser.add_argument("--rounds", type=int, default=8, help="HTTP rounds (one session per "
                         "user, then a Dagster look)")
+    parser.add_argument("--http-users", type=int, default=600,
+                        help="world users who browse through HTTP in broken and ab-http")
     parser.add_argument("--min-users", type=int, default=100,
                         help="planned users per variant of the HTTP experiments")
     parser.add_argument("--world-users", type=int, default=2000)
@@ -79,12 +81,13 @@ def main(argv: list[str] | None = None) -> int:
                                     behaviour)
             if "srm" in wanted:
                 out |= scenarios.srm(champion, planned, args.days, rng, behaviour)
+        browsing = users[:args.http_users]
         if "broken" in wanted:
-            out |= scenarios.broken(client, world, users, rng, behaviour, tracking,
+            out |= scenarios.broken(client, world, browsing, rng, behaviour, tracking,
                                     settings.model_name, args.rounds, args.min_users)
         if "ab-http" in wanted:
             alias = challenger_version(tracking, settings.model_name)
-            out |= scenarios.ab_http(client, world, users, rng, behaviour, tracking,
+            out |= scenarios.ab_http(client, world, browsing, rng, behaviour, tracking,
                                      settings.model_name, args.rounds, args.min_users, alias)
     out["seconds"] = round(time.monotonic() - started, 1)
     print(json.dumps(out, indent=2, default=str))

@@ -99,6 +99,9 @@ def run_until_decided(client: httpx.Client, world: World, users: list[str], expe
                     served.lists)
         if state["experiment"]["status"] != "running":
             break
+    else:  # undecided after every round: stop it, and say so in its audit log
+        state = client.post(f"/api/v1/recs/experiments/{experiment_id}/stop", json={
+            "reason": f"simulation over after {rounds} rounds, undecided"}).json()
     return {"served_lists": served.lists,
             "served_users": {k: len(v) for k, v in served.users.items()},
             "experiment": state.get("experiment"), "audit": state.get("audit", [])}
