@@ -1,9 +1,14 @@
 """One real run of the whole platform on a small synthetic world, shared by the tests here."""
 
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pandas as pd
 import pytest
 import redis
@@ -15,6 +20,7 @@ from recsys.platform.redis_cluster import LocalCluster
 from recsys.platform.redis_server import connect
 from recsys.platform.settings import Settings, get_settings
 from serving.auth import KeyStore, Role
+from tests.conftest import free_port
 
 #: Rows that must be quarantined, each for a different reason.
 BAD_ROWS = pd.DataFrame({
@@ -92,3 +98,32 @@ def cluster_service_env(platform: Platform, cluster: LocalCluster, root: Path) -
         "RECSYS_SERVING_REDIS_RETRY_SECONDS": "0.2",
         "RECSYS_SERVING_MODEL_POLL_SECONDS": "0",
     }
+
+
+def start_services(envs: list[dict[str, str]], roots: list[Path],
+                   timeout: float = 300) -> list[tuple[subprocess.Popen, str]]:
+    """``bentoml serve`` per environment, started side by side; each once ready. Each
+    process logs to ``server.log`` under its root."""
+    bentoml = str(Path(sys.executable).parent / "bentoml")
+    started = []
+    for env, root in zip(envs, roots, strict=True):
+        port = free_port()
+        with open(root / "server.log", "w") as log:
+            proc = subprocess.Popen(
+                [bentoml, "serve", "serving.service:RecommendationService", "--port", str(port)],
+                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env})
+        started.append((proc, f"http://127.0.0.1:{port}"))
+    deadline = time.monotonic() + timeout
+    for proc, url in started:
+        while True:
+            try:
+                if httpx.get(f"{url}/health/ready", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                for other, _ in started:
+                    other.kill()
+                pytest.fail(f"a service did not become ready (logs: server.log in {roots})")
+            time.sleep(0.5)
+    return started

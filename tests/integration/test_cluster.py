@@ -17,8 +17,8 @@ from recsys.features.online_reader import EntityFeatureReader
 from recsys.features.store import get_feature_store
 from recsys.platform.redis_cluster import LocalCluster, colocated_key
 from recsys.platform.redis_server import connect
-from tests.integration.conftest import Platform, cluster_service_env
-from tests.integration.test_service import active_user, serve
+from tests.integration.conftest import Platform, cluster_service_env, start_services
+from tests.integration.test_service import active_user
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +29,7 @@ def cluster_service(platform: Platform, cluster_store: LocalCluster,
     """``bentoml serve`` with ``REDIS_URL=redis+cluster://...``; its URL and data dir."""
     root = tmp_path_factory.mktemp("cluster-service")
     (root / "prometheus").mkdir()
-    proc, base = serve(cluster_service_env(platform, cluster_store, root))
+    [(proc, base)] = start_services([cluster_service_env(platform, cluster_store, root)], [root])
     try:
         yield base, root / "data"
     finally:

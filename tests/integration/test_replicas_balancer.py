@@ -5,12 +5,10 @@ Each replica runs as on a host of its own (its own port, data directory and
 platform's registries. Skipped, with the reason, without HAProxy or wrk.
 """
 
-import os
 import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,7 +23,7 @@ import pytest
 from recsys.platform.redis_cluster import LocalCluster
 from recsys.platform.settings import PROJECT_ROOT
 from tests.conftest import free_port
-from tests.integration.conftest import Platform, cluster_service_env
+from tests.integration.conftest import Platform, cluster_service_env, start_services
 from tests.integration.test_service import active_user
 
 pytestmark = pytest.mark.integration
@@ -55,7 +53,7 @@ def replicas(platform: Platform, cluster_store: LocalCluster,
         # one end user is requested thousands of times a second under wrk
         envs.append({**cluster_service_env(platform, cluster_store, root),
                      "RECSYS_AUTH_USER_RATE_LIMIT": "10000000/minute"})
-    started = start_replicas(envs, roots)
+    started = start_services(envs, roots)
     port = free_port()
     ports = [url.rsplit(":", 1)[1] for _, url in started]
     balancer = subprocess.Popen(
@@ -77,35 +75,6 @@ def replicas(platform: Platform, cluster_store: LocalCluster,
             proc.terminate()
         for proc in [balancer, *(p for p, _ in started)]:
             proc.wait(timeout=30)
-
-
-def start_replicas(envs: list[dict[str, str]], roots: list[Path],
-                   timeout: float = 300) -> list[tuple[subprocess.Popen, str]]:
-    """``bentoml serve`` per environment, started side by side; each once ready. Each
-    process logs to ``server.log`` under its root."""
-    bentoml = str(Path(sys.executable).parent / "bentoml")
-    started = []
-    for env, root in zip(envs, roots, strict=True):
-        port = free_port()
-        with open(root / "server.log", "w") as log:
-            proc = subprocess.Popen(
-                [bentoml, "serve", "serving.service:RecommendationService", "--port", str(port)],
-                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env})
-        started.append((proc, f"http://127.0.0.1:{port}"))
-    deadline = time.monotonic() + timeout
-    for proc, url in started:
-        while True:
-            try:
-                if httpx.get(f"{url}/health/ready", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                for other, _ in started:
-                    other.kill()
-                pytest.fail(f"a replica did not become ready (log: {roots})")
-            time.sleep(0.5)
-    return started
 
 
 def served_by(url: str, requests: int) -> set[str]:
