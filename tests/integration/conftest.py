@@ -85,12 +85,16 @@ def cluster_store(platform: Platform, valkey_cluster: LocalCluster) -> LocalClus
     return valkey_cluster
 
 
-def cluster_service_env(platform: Platform, cluster: LocalCluster, root: Path) -> dict[str, str]:
-    """Environment of a ``bentoml serve`` on the cluster, as on a host of its own: its own
-    data directory (event log, outbox) and ``BENTOML_HOME``; the model registry, Feast
-    registry and key store are the platform's (shared services in production)."""
+def cluster_service_env(platform: Platform, cluster: LocalCluster, root: Path,
+                        stream_key: str) -> dict[str, str]:
+    """Environment of a process on the cluster in the stream profile, as on a host of its
+    own: its own data directory (event log, outbox) and ``BENTOML_HOME``; the model
+    registry, Feast registry and key store are the platform's (shared services in
+    production); the event stream is ``stream_key`` on the cluster."""
     return {
         "REDIS_URL": cluster.url,
+        "RECSYS_EVENT_STREAM": "redis",
+        "RECSYS_EVENT_STREAM_KEY": stream_key,
         "RECSYS_DATA_DIR": str(root / "data"),
         "BENTOML_HOME": str(root / "bentoml"),
         "PROMETHEUS_MULTIPROC_DIR": str(root / "prometheus"),
@@ -98,6 +102,45 @@ def cluster_service_env(platform: Platform, cluster: LocalCluster, root: Path) -
         "RECSYS_SERVING_REDIS_RETRY_SECONDS": "0.2",
         "RECSYS_SERVING_MODEL_POLL_SECONDS": "0",
     }
+
+
+def start_consumer(env: dict[str, str], root: Path) -> subprocess.Popen:
+    """A stream consumer (``python -m recsys.features.stream_consumer``) with ``env``; it
+    logs to ``consumer.log`` under ``root``."""
+    (root / "prometheus").mkdir(parents=True, exist_ok=True)
+    with open(root / "consumer.log", "w") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "recsys.features.stream_consumer", "--name", root.name,
+             "--block-ms", "100"], stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, **env}, cwd=Path(__file__).parents[2])
+
+
+def logged_ids(data_dir: Path) -> set[str]:
+    """Event ids in today's event log under ``data_dir``."""
+    log = EventLog(data_dir / "events" / "log")
+    return set(log.read_day(pd.Timestamp.now(tz="UTC").date())["event_id"])
+
+
+def wait_logged(event_ids: set[str], data_dir: Path, timeout: float = 60) -> None:
+    """Wait until every one of ``event_ids`` is in the event log under ``data_dir``."""
+    deadline = time.monotonic() + timeout
+    while missing := event_ids - logged_ids(data_dir):
+        assert time.monotonic() < deadline, f"{len(missing)} accepted events never logged"
+        time.sleep(0.2)
+
+
+def first_answer_without(http: httpx.Client, user: str, item: str,
+                         timeout: float = 10) -> tuple[dict, int]:
+    """Ask ``http`` for ``user``'s list until ``item`` is not in it (an event of the user on
+    it reached the answers); returns that answer and the number of answers asked for."""
+    deadline = time.monotonic() + timeout
+    for asked in range(1, 10**6):
+        answer = http.get(f"/api/v1/recs/{user}", params={"limit": 5}).json()
+        if item not in [i["item_id"] for i in answer["items"]]:
+            return answer, asked
+        assert time.monotonic() < deadline, f"{item} still recommended after {timeout} s"
+        time.sleep(0.002)
+    raise AssertionError("unreachable")
 
 
 def start_services(envs: list[dict[str, str]], roots: list[Path],

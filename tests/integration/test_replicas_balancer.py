@@ -1,7 +1,8 @@
 """Two service replicas behind HAProxy (``deploy/haproxy/haproxy.cfg``) on the Valkey cluster.
 
 Each replica runs as on a host of its own (its own port, data directory and
-``BENTOML_HOME``); they share the cluster (online features, cache, rate limits) and the
+``BENTOML_HOME``); they share the cluster (online features, cache, rate limits), the event
+stream on it (one consumer, on a host of its own, writes the log and pushes online) and the
 platform's registries. Skipped, with the reason, without HAProxy or wrk.
 """
 
@@ -23,7 +24,14 @@ import pytest
 from recsys.platform.redis_cluster import LocalCluster
 from recsys.platform.settings import PROJECT_ROOT
 from tests.conftest import free_port
-from tests.integration.conftest import Platform, cluster_service_env, start_services
+from tests.integration.conftest import (
+    Platform,
+    cluster_service_env,
+    first_answer_without,
+    start_consumer,
+    start_services,
+    wait_logged,
+)
 from tests.integration.test_service import active_user
 
 pytestmark = pytest.mark.integration
@@ -38,7 +46,7 @@ class Replicas:
     balancer: str
     urls: list[str]
     processes: list[subprocess.Popen]
-    data_dirs: list[Path]
+    log_dir: Path  # the consumer's data directory: the event log it writes
 
 
 @pytest.fixture(scope="module")
@@ -47,11 +55,15 @@ def replicas(platform: Platform, cluster_store: LocalCluster,
     if not Path(HAPROXY).exists():
         pytest.skip("HAProxy is not installed (Debian: apt install haproxy)")
     roots = [tmp_path_factory.mktemp(f"replica-{i}") for i in (1, 2)]
+    stream_key = f"test:events:{uuid.uuid4().hex}"
+    consumer_root = tmp_path_factory.mktemp("replicas-consumer")
+    consumer = start_consumer(
+        cluster_service_env(platform, cluster_store, consumer_root, stream_key), consumer_root)
     envs = []
     for root in roots:
         (root / "prometheus").mkdir()
         # one end user is requested thousands of times a second under wrk
-        envs.append({**cluster_service_env(platform, cluster_store, root),
+        envs.append({**cluster_service_env(platform, cluster_store, root, stream_key),
                      "RECSYS_AUTH_USER_RATE_LIMIT": "10000000/minute"})
     started = start_services(envs, roots)
     port = free_port()
@@ -68,12 +80,12 @@ def replicas(platform: Platform, cluster_store: LocalCluster,
             assert time.monotonic() < deadline, "the balancer never used both replicas"
             time.sleep(0.2)
         yield Replicas(url, [u for _, u in started], [p for p, _ in started],
-                       [root / "data" for root in roots])
+                       consumer_root / "data")
     finally:
-        balancer.terminate()
-        for proc, _ in started:
+        processes = [balancer, consumer, *(p for p, _ in started)]
+        for proc in processes:
             proc.terminate()
-        for proc in [balancer, *(p for p, _ in started)]:
+        for proc in processes:
             proc.wait(timeout=30)
 
 
@@ -109,13 +121,14 @@ def test_replica_event_through_one_replica_is_reflected_by_the_other_behind_the_
         start = time.perf_counter()
         assert a.post("/events", json={"events": [posted]}).status_code == 202
         accepted = time.perf_counter()
-        after = b.get(f"/api/v1/recs/{user}", params={"limit": 5}).json()
+        after, asked = first_answer_without(b, user, top)
         answered = time.perf_counter()
-    print(f"\ncross-replica freshness: POST through A to B's next answer "
-          f"{(answered - start) * 1000:.1f} ms (A's 202 after {(accepted - start) * 1000:.1f} "
-          f"ms, B's answer {(answered - accepted) * 1000:.1f} ms after it)")
+    print(f"\ncross-replica freshness: POST through A answered 202 in "
+          f"{(accepted - start) * 1000:.1f} ms; B's answer {asked} excluded the item, "
+          f"{(answered - accepted) * 1000:.1f} ms after the 202 (stream -> consumer -> "
+          "online push and cache generation on the cluster)")
     assert after["cached"] is False and after["fallback"] is False
-    assert top not in [item["item_id"] for item in after["items"]]
+    wait_logged({posted["event_id"]}, replicas.log_dir)
     # through the balancer, consecutive requests alternate replicas and see the same state
     with httpx.Client(base_url=replicas.balancer, headers=platform.headers, timeout=10) as lb:
         answers = [lb.get(f"/api/v1/recs/{user}", params={"limit": 5}) for _ in range(4)]
