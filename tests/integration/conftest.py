@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +84,55 @@ def cluster_store(platform: Platform, valkey_cluster: LocalCluster) -> LocalClus
                 pipe.hset(key, mapping=source.hgetall(key))
         pipe.execute()
     return valkey_cluster
+
+
+@dataclass
+class ClusterReplicas:
+    """Service replicas on the cluster in the stream profile, and the stream's consumer."""
+
+    urls: list[str]
+    processes: list[subprocess.Popen]
+    service_dirs: list[Path]  # each replica's data directory (its outbox)
+    log_dir: Path  # the consumer's data directory: the event log it writes
+
+
+@pytest.fixture(scope="session")
+def cluster_replicas(platform: Platform, cluster_store: LocalCluster,
+                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterReplicas]:
+    """Two ``bentoml serve`` replicas with ``REDIS_URL=redis+cluster://...``, each as on a
+    host of its own, sharing one event stream on the cluster, and one stream consumer on a
+    host of its own. The cluster tests use the first; the balancer tests put both behind
+    HAProxy (and kill the second last)."""
+    stream_key = f"test:events:{uuid.uuid4().hex}"
+    consumer_root = tmp_path_factory.mktemp("stream-consumer")
+    consumer = start_consumer(
+        cluster_service_env(platform, cluster_store, consumer_root, stream_key), consumer_root)
+    roots = [tmp_path_factory.mktemp(f"replica-{i}") for i in (1, 2)]
+    envs = []
+    for root in roots:
+        (root / "prometheus").mkdir()
+        # one end user is requested thousands of times a second under wrk
+        envs.append({**cluster_service_env(platform, cluster_store, root, stream_key),
+                     "RECSYS_AUTH_USER_RATE_LIMIT": "10000000/minute"})
+    started = start_services(envs, roots)
+    # a long-running consumer is warm: one event through each replica before the tests
+    now = pd.Timestamp.now(tz="UTC").isoformat()
+    warm_ups = {f"warm-up-{uuid.uuid4().hex}": url for _, url in started}
+    for event_id, url in warm_ups.items():
+        event = {"event_id": event_id, "user_id": "warm-up-user", "item_id": "warm-up-item",
+                 "event_type": "view", "timestamp": now}
+        assert httpx.post(f"{url}/events", json=event, headers=platform.headers,
+                          timeout=10).status_code == 202
+    wait_logged(set(warm_ups), consumer_root / "data", timeout=120)
+    try:
+        yield ClusterReplicas([u for _, u in started], [p for p, _ in started],
+                              [root / "data" for root in roots], consumer_root / "data")
+    finally:
+        processes = [consumer, *(p for p, _ in started)]
+        for proc in processes:
+            proc.terminate()
+        for proc in processes:
+            proc.wait(timeout=30)
 
 
 def cluster_service_env(platform: Platform, cluster: LocalCluster, root: Path,

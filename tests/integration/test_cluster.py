@@ -4,9 +4,6 @@ cluster and its consumer; a primary killed under traffic."""
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pandas as pd
@@ -19,11 +16,9 @@ from recsys.features.store import get_feature_store
 from recsys.platform.redis_cluster import LocalCluster, colocated_key
 from recsys.platform.redis_server import connect
 from tests.integration.conftest import (
+    ClusterReplicas,
     Platform,
-    cluster_service_env,
     first_answer_without,
-    start_consumer,
-    start_services,
     wait_logged,
 )
 from tests.integration.test_service import active_user
@@ -31,32 +26,10 @@ from tests.integration.test_service import active_user
 pytestmark = pytest.mark.integration
 
 
-@dataclass(frozen=True)
-class ClusterService:
-    url: str
-    service_dir: Path  # the service's data directory (its outbox)
-    log_dir: Path  # the consumer's data directory: the event log it writes
-
-
 @pytest.fixture(scope="module")
-def cluster_service(platform: Platform, cluster_store: LocalCluster,
-                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterService]:
-    """``bentoml serve`` with ``REDIS_URL=redis+cluster://...`` in the stream profile, and one
-    stream consumer on a host of its own."""
-    root, consumer_root = (tmp_path_factory.mktemp(name) for name in ("cluster-service",
-                                                                      "cluster-consumer"))
-    (root / "prometheus").mkdir()
-    stream_key = f"test:events:{uuid.uuid4().hex}"
-    consumer = start_consumer(
-        cluster_service_env(platform, cluster_store, consumer_root, stream_key), consumer_root)
-    [(proc, base)] = start_services(
-        [cluster_service_env(platform, cluster_store, root, stream_key)], [root])
-    try:
-        yield ClusterService(base, root / "data", consumer_root / "data")
-    finally:
-        for process in (proc, consumer):
-            process.terminate()
-            process.wait(timeout=30)
+def cluster_service(cluster_replicas: ClusterReplicas) -> ClusterReplicas:
+    """The first of the cluster's replicas serves these tests."""
+    return cluster_replicas
 
 
 def row_keys(users: list[str]) -> dict[str, bytes]:
@@ -72,9 +45,9 @@ def event(user: str, item: str, tag: str) -> dict[str, str]:
 
 
 def test_cluster_serves_cached_recommendations_in_the_users_slot_and_fresh_events(
-    cluster_service: ClusterService, platform: Platform, cluster_store: LocalCluster
+    cluster_service: ClusterReplicas, platform: Platform, cluster_store: LocalCluster
 ) -> None:
-    base = cluster_service.url
+    base = cluster_service.urls[0]
     user = active_user(platform, rank=4)
     with httpx.Client(base_url=base, headers=platform.headers, timeout=10) as http:
         first = http.get(f"/api/v1/recs/{user}", params={"limit": 5}).json()
@@ -103,9 +76,9 @@ def test_cluster_serves_cached_recommendations_in_the_users_slot_and_fresh_event
 
 
 def test_cluster_primary_killed_under_traffic_costs_fallbacks_only_in_the_failover_window(
-    cluster_service: ClusterService, platform: Platform, cluster_store: LocalCluster
+    cluster_service: ClusterReplicas, platform: Platform, cluster_store: LocalCluster
 ) -> None:
-    base = cluster_service.url
+    base = cluster_service.urls[0]
     users = [active_user(platform, rank=r) for r in range(24)]
     keys = row_keys(users)
     victim = cluster_store.primary_of(keys[users[0]])
@@ -172,7 +145,7 @@ def test_cluster_primary_killed_under_traffic_costs_fallbacks_only_in_the_failov
     accepted = {event_id for _, status, event_id in posts if status == 202}
     assert accepted
     wait_logged(accepted, cluster_service.log_dir)
-    assert not any((cluster_service.service_dir / "events" / "outbox").rglob("*.jsonl"))
+    assert not any((cluster_service.service_dirs[0] / "events" / "outbox").rglob("*.jsonl"))
     cluster_store.restart(victim)  # back as a replica, for the tests that follow
     deadline = time.monotonic() + 30
     while not cluster_store.healthy():

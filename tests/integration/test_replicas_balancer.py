@@ -21,15 +21,12 @@ import pandas as pd
 import psutil
 import pytest
 
-from recsys.platform.redis_cluster import LocalCluster
 from recsys.platform.settings import PROJECT_ROOT
 from tests.conftest import free_port
 from tests.integration.conftest import (
+    ClusterReplicas,
     Platform,
-    cluster_service_env,
     first_answer_without,
-    start_consumer,
-    start_services,
     wait_logged,
 )
 from tests.integration.test_service import active_user
@@ -50,24 +47,12 @@ class Replicas:
 
 
 @pytest.fixture(scope="module")
-def replicas(platform: Platform, cluster_store: LocalCluster,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replicas]:
+def replicas(cluster_replicas: ClusterReplicas) -> Iterator[Replicas]:
+    """HAProxy with ``deploy/haproxy/haproxy.cfg`` in front of the cluster's two replicas."""
     if not Path(HAPROXY).exists():
         pytest.skip("HAProxy is not installed (Debian: apt install haproxy)")
-    roots = [tmp_path_factory.mktemp(f"replica-{i}") for i in (1, 2)]
-    stream_key = f"test:events:{uuid.uuid4().hex}"
-    consumer_root = tmp_path_factory.mktemp("replicas-consumer")
-    consumer = start_consumer(
-        cluster_service_env(platform, cluster_store, consumer_root, stream_key), consumer_root)
-    envs = []
-    for root in roots:
-        (root / "prometheus").mkdir()
-        # one end user is requested thousands of times a second under wrk
-        envs.append({**cluster_service_env(platform, cluster_store, root, stream_key),
-                     "RECSYS_AUTH_USER_RATE_LIMIT": "10000000/minute"})
-    started = start_services(envs, roots)
     port = free_port()
-    ports = [url.rsplit(":", 1)[1] for _, url in started]
+    ports = [url.rsplit(":", 1)[1] for url in cluster_replicas.urls]
     balancer = subprocess.Popen(
         [HAPROXY, "-db", "-f", str(CONFIG)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         env={"LB_BIND": f"127.0.0.1:{port}", "REPLICA_1": f"127.0.0.1:{ports[0]}",
@@ -79,14 +64,11 @@ def replicas(platform: Platform, cluster_store: LocalCluster,
             assert balancer.poll() is None, "haproxy exited"
             assert time.monotonic() < deadline, "the balancer never used both replicas"
             time.sleep(0.2)
-        yield Replicas(url, [u for _, u in started], [p for p, _ in started],
-                       consumer_root / "data")
+        yield Replicas(url, cluster_replicas.urls, cluster_replicas.processes,
+                       cluster_replicas.log_dir)
     finally:
-        processes = [balancer, consumer, *(p for p, _ in started)]
-        for proc in processes:
-            proc.terminate()
-        for proc in processes:
-            proc.wait(timeout=30)
+        balancer.terminate()
+        balancer.wait(timeout=30)
 
 
 def served_by(url: str, requests: int) -> set[str]:
