@@ -115,16 +115,16 @@ def cluster_replicas(platform: Platform, cluster_store: LocalCluster,
         envs.append({**cluster_service_env(platform, cluster_store, root, stream_key),
                      "RECSYS_AUTH_USER_RATE_LIMIT": "10000000/minute"})
     started = start_services(envs, roots)
-    # a long-running consumer is warm: one event through each replica before the tests
-    now = pd.Timestamp.now(tz="UTC").isoformat()
-    warm_ups = {f"warm-up-{uuid.uuid4().hex}": url for _, url in started}
-    for event_id, url in warm_ups.items():
-        event = {"event_id": event_id, "user_id": "warm-up-user", "item_id": "warm-up-item",
-                 "event_type": "view", "timestamp": now}
-        assert httpx.post(f"{url}/events", json=event, headers=platform.headers,
-                          timeout=10).status_code == 202
-    wait_logged(set(warm_ups), consumer_root / "data", timeout=120)
     try:
+        # a long-running consumer is warm: one event through each replica before the tests
+        now = pd.Timestamp.now(tz="UTC").isoformat()
+        warm_ups = {f"warm-up-{uuid.uuid4().hex}": url for _, url in started}
+        for event_id, url in warm_ups.items():
+            event = {"event_id": event_id, "user_id": "warm-up-user", "item_id": "warm-up-item",
+                     "event_type": "view", "timestamp": now}
+            assert httpx.post(f"{url}/events", json=event, headers=platform.headers,
+                              timeout=10).status_code == 202
+        wait_logged(set(warm_ups), consumer_root / "data", timeout=120)
         yield ClusterReplicas([u for _, u in started], [p for p, _ in started],
                               [root / "data" for root in roots], consumer_root / "data")
     finally:
