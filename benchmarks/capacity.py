@@ -6,9 +6,12 @@ machinery, with its response cache and with the cache off. For each:
 
 1. saturation: wrk keeps ``--connections`` connections busy for ``--duration`` seconds over every
    user in turn (the cached service first answers each user once, so its cache holds them all);
-2. Redis commands per request: ``INFO commandstats`` before and after the saturation run,
-   divided by the requests answered (commands that a Lua script runs count too, as Redis
-   counts them; the script call itself is ``evalsha``);
+2. cost per request: the CPU seconds that the service's processes (``psutil``, the server and
+   its workers) and the Redis server (``INFO cpu``) used during the saturation run, divided by
+   the requests answered: core-seconds per request whatever share of the cores a shared
+   machine left the service; and Redis commands per request from ``INFO commandstats``
+   (commands that a Lua script runs count too, as Redis counts them; the script call itself is
+   ``evalsha``);
 3. tail latency under a paced load of 50 %, 70 % and 90 % of that saturation (wrk with a random
    delay per connection: an offered rate, not as fast as the server answers; wrk2 is not
    packaged by Debian), ``--level-seconds`` each.
@@ -39,6 +42,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
 import redis
 
 from benchmarks.capacity_model import model, table
@@ -81,13 +85,38 @@ def cached_response_bytes(client: redis.Redis, sample: int = 500) -> dict[str, f
     return {"keys": len(keys), "bytes_per_key": round(sum(sizes) / max(len(sizes), 1), 1)}
 
 
+def server_cpu_seconds(url: str) -> float:
+    """CPU seconds (user + system) that the ``bentoml serve`` on ``url``'s port and its
+    workers have used: what a request costs, whatever share of the cores the machine gave."""
+    port = url.rsplit(":", 1)[1]
+    total = 0.0
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if "serve" in cmdline and port in cmdline:
+            for member in [proc, *proc.children(recursive=True)]:
+                try:
+                    times = member.cpu_times()
+                    total += times.user + times.system
+                except psutil.Error:
+                    continue
+    return total
+
+
+def redis_cpu_seconds(client: redis.Redis) -> float:
+    cpu = client.info("cpu")
+    return cpu["used_cpu_user"] + cpu["used_cpu_sys"]
+
+
 def measure(url: str, paths: Path, headers: dict[str, str],
             args: argparse.Namespace) -> dict:
     """Saturation, Redis commands per request and p99 at each load level of one service."""
     client = redis_client()
     run_wrk(url, paths, 1, 1, 2, headers)  # warm-up
     before_metrics, before_calls = scrape(url), command_calls(client)
+    before_cpu, before_redis_cpu = server_cpu_seconds(url), redis_cpu_seconds(client)
     saturation = run_wrk(url, paths, args.connections, args.threads, args.duration, headers)
+    cpu = server_cpu_seconds(url) - before_cpu
+    redis_cpu = redis_cpu_seconds(client) - before_redis_cpu
     after_metrics, after_calls = scrape(url), command_calls(client)
     hits = after_metrics.get("cache:hit", 0) - before_metrics.get("cache:hit", 0)
     misses = after_metrics.get("cache:miss", 0) - before_metrics.get("cache:miss", 0)
@@ -95,6 +124,9 @@ def measure(url: str, paths: Path, headers: dict[str, str],
         "saturation_rps": round(saturation["rps"], 1),
         "saturation_p99_ms": round(saturation["p99_ms"], 2),
         "cache_hit_ratio": round(hits / max(hits + misses, 1), 4),
+        # CPU the service's processes and the Redis server spent per answered request
+        "cpu_ms_per_request": round(cpu / max(saturation["requests"], 1) * 1000, 4),
+        "redis_cpu_ms_per_request": round(redis_cpu / max(saturation["requests"], 1) * 1000, 4),
         "redis_commands_per_request": commands_per_request(
             before_calls, after_calls, saturation["requests"]),
         "errors": saturation["errors"],
@@ -145,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         env = {"PROMETHEUS_MULTIPROC_DIR": str(prom)}
         log(f"service with its response cache, {args.workers} worker(s)")
         with serve("serving.service:RecommendationService", args.workers, env) as (url, _):
-            run_wrk(url, paths, 4, 2, max(5, math.ceil(len(user_ids) / 300)), headers)
+            run_wrk(url, paths, 4, 2, max(10, math.ceil(len(user_ids) / 100)), headers)
             time.sleep(0.5)  # the write-behind queue drains: every user is cached
             runs["cached"] = measure(url, paths, headers, args)
             rows = redis_bytes(user_ids, item_ids)

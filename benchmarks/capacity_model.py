@@ -1,8 +1,9 @@
 """The capacity model of ``benchmarks/capacity.py``: measured figures in, fleet size out.
 
-Costs are in core-seconds per request. The cached run answers a share ``h_run`` of its
-requests from the cache, so its cost is the mix ``h_run * hit + (1 - h_run) * miss``, with
-``miss`` the cost of the uncached run; that gives the cost of a hit, and any hit ratio h costs
+Costs are in core-seconds per request, the CPU the service's processes used per answered
+request under saturation. The cached run answers a share ``h_run`` of its requests from the
+cache, so its cost is the mix ``h_run * hit + (1 - h_run) * miss``, with ``miss`` the cost of
+the uncached run; that gives the cost of a hit, and any hit ratio h costs
 ``h * hit + (1 - h) * miss``. A fleet runs at the highest measured load level (share of
 saturation) whose p99 stayed under the objective in both runs.
 
@@ -26,9 +27,9 @@ PRIMARY_COMMANDS = 100_000
 WORLDS = ((1_000_000, 100_000), (10_000_000, 1_000_000), (100_000_000, 10_000_000))
 
 
-def hit_cost(cached: dict, miss: float, cores: float) -> float:
+def hit_cost(cached: dict, miss: float) -> float:
     """Core-seconds of one cache hit, from the cached run's mix of hits and misses."""
-    mixed = cores / cached["saturation_rps"]
+    mixed = cached["cpu_ms_per_request"] / 1000
     h_run = cached["cache_hit_ratio"]
     if h_run <= 0:
         return miss
@@ -46,8 +47,8 @@ def safe_level(runs: dict, p99_ms: float) -> float:
 
 def model(runs: dict, memory: dict, cores: float, target_rps: float, p99_ms: float) -> dict:
     """Fleet for ``target_rps`` at p99 <= ``p99_ms`` per hit ratio, and Redis sizes."""
-    miss = cores / runs["uncached"]["saturation_rps"]
-    hit = hit_cost(runs["cached"], miss, cores)
+    miss = runs["uncached"]["cpu_ms_per_request"] / 1000
+    hit = hit_cost(runs["cached"], miss)
     level = safe_level(runs, p99_ms)
     measured = [float(name.rstrip("%")) / 100 for name in runs["uncached"]["levels"]]
     cmd_miss = runs["uncached"]["redis_commands_per_request"]["total"]
@@ -97,7 +98,7 @@ def table(result: dict) -> str:
         f"{runs['cached']['saturation_rps']:,.0f} requests/s with the cache (hit ratio "
         f"{runs['cached']['cache_hit_ratio']:.2f}), {runs['uncached']['saturation_rps']:,.0f} "
         f"without; a hit costs {m['core_ms_per_request']['hit']} core-ms, a miss "
-        f"{m['core_ms_per_request']['miss']}."
+        f"{m['core_ms_per_request']['miss']} (CPU of the service's processes per request)."
         + ("" if m["objective_kept"] else f" No measured load level kept p99 ≤ "
            f"{m['p99_objective_ms']:g} ms: the fleet below runs at {m['load_level']:.0%} "
            "of saturation, an extrapolation."),
