@@ -13,6 +13,7 @@ from serving.cache import PREFIX
 def run(rps: float, hit_ratio: float, p99: tuple[float, float, float], commands: float) -> dict:
     # the service used both cores at saturation: 2 cores / rps core-seconds a request
     return {"saturation_rps": rps, "cache_hit_ratio": hit_ratio, "cpu_ms_per_request": 2000 / rps,
+            "redis_cpu_ms_per_request": 0.1,
             "redis_commands_per_request": {"total": commands},
             "levels": {k: {"p99_ms": v} for k, v in zip(("50%", "70%", "90%"), p99, strict=True)}}
 
@@ -32,6 +33,7 @@ def test_capacity_model_sizes_the_fleet_from_costs_and_the_safe_load_level() -> 
     assert fleet["0%"]["rps_per_core"] == 500.0
     assert fleet["0%"]["cores"] == 29  # 10,000 / (500 * 0.7) = 28.6
     assert fleet["0%"]["replicas"] == 15
+    assert fleet["0%"]["cores_at_70"] == 29  # the level that held here is 70 % too
     assert fleet["90%"]["rps_per_core"] == pytest.approx(1 / (0.9 * 0.0005 + 0.1 * 0.002), 0.01)
     assert fleet["90%"]["replicas"] == 5  # the HPA's floor
     assert fleet["50%"]["redis_commands_per_second"] == 20_000
@@ -49,7 +51,7 @@ def test_capacity_model_recovers_the_hit_cost_from_a_mixed_cached_run() -> None:
 def test_capacity_model_sizes_redis_cluster_by_memory_and_commands() -> None:
     m = model(RUNS, MEMORY, cores=2, target_rps=10_000, p99_ms=100)
     small, middle, large = m["redis_cluster"]
-    assert small["primaries"] == 3  # the smallest cluster
+    assert small["primaries"] == 3  # 10,000/s * 0.1 ms = 1 core: 2 primaries at 50 %; at least 3
     # 100M users * 1,000 B + 10M items * 500 B, * 1.3 = 127 GiB of rows
     assert large["rows_gib"] == pytest.approx(127.1, abs=0.1)
     assert large["primaries"] == 24  # (127 + 242 GiB with the cache) / 16 GiB = 23.1
@@ -61,6 +63,7 @@ def test_capacity_model_says_when_no_level_kept_the_objective() -> None:
             for name, run in RUNS.items()}
     m = model(slow, MEMORY, cores=2, target_rps=10_000, p99_ms=100)
     assert m["load_level"] == 0.25 and not m["objective_kept"]
+    assert m["fleet"]["0%"]["cores_at_70"] < m["fleet"]["0%"]["cores"]
     assert "an extrapolation" in table({"model": m, "runs": slow, "cores": 2, "workers": 2})
 
 
