@@ -12,7 +12,8 @@ from tests.deploy.test_k8s_manifests_validate import find
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "deploy" / "compose.yaml"
 SERVICES = {"redis", "postgres", "service-1", "service-2", "haproxy", "dagster-code",
-            "dagster-webserver", "dagster-daemon", "mlflow", "prometheus", "grafana"}
+            "dagster-webserver", "dagster-daemon", "mlflow", "prometheus", "grafana",
+            "stream-consumer"}
 
 
 def compose() -> dict:
@@ -26,6 +27,8 @@ def test_compose_topology_has_every_process_of_the_platform() -> None:
         assert services[name]["build"]["dockerfile"] == "deploy/docker/service.Dockerfile"
     for name in ("dagster-code", "dagster-webserver", "dagster-daemon"):
         assert services[name]["build"]["dockerfile"] == "deploy/docker/dagster.Dockerfile"
+    assert services["stream-consumer"]["entrypoint"][-1] == "recsys.features.stream_consumer"
+    assert services["service-1"]["environment"]["RECSYS_EVENT_STREAM"] == "redis"
     redis_command = services["redis"]["command"]
     assert redis_command[redis_command.index("--appendonly") + 1] == "yes"
 
@@ -58,6 +61,9 @@ def test_compose_mounts_only_files_of_the_repository() -> None:
             assert path.exists() or source == "./haproxy/haproxy.cfg", (name, source)
     assert "./haproxy/haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro" in (
         compose()["services"]["haproxy"]["volumes"])
+    haproxy = ROOT / "deploy" / "haproxy" / "haproxy.cfg"
+    if haproxy.exists():
+        assert "/health/ready" in haproxy.read_text()  # the balancer checks readiness
 
 
 def test_compose_settings_match_the_kubernetes_profile() -> None:

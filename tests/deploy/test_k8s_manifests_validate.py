@@ -52,19 +52,23 @@ def test_k8s_kustomization_lists_every_manifest_of_the_namespace() -> None:
     in_namespace = {s for s, d in DOCS if d["metadata"].get("namespace") == "recsys"
                     or d["kind"] == "Namespace"}
     assert set(kustomization["resources"]) == in_namespace
-    assert "prometheus-adapter.yaml" not in kustomization["resources"]  # the adapter's namespace
+    assert "prometheus-adapter.yaml" not in kustomization["resources"]
+    assert "stream-consumer.yaml" in kustomization["resources"]  # the adapter's namespace
 
 
 def test_k8s_deployments_have_the_platforms_four_processes_with_probes_and_resources() -> None:
     deployments = {d["metadata"]["name"]: d for _, d in DOCS if d["kind"] == "Deployment"}
     assert set(deployments) == {"recsys-service", "dagster-webserver", "dagster-daemon",
-                                "dagster-code"}
+                                "dagster-code", "recsys-stream-consumer"}
     for name, deployment in deployments.items():
         pod = deployment["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True, name
         for container in pod["containers"]:
             assert {"requests", "limits"} <= set(container["resources"]), name
-            assert "livenessProbe" in container, name
+            # the stream consumer serves no port: it exits on a fatal error instead
+            assert "livenessProbe" in container or name == "recsys-stream-consumer", name
+    (consumer,) = deployments["recsys-stream-consumer"]["spec"]["template"]["spec"]["containers"]
+    assert consumer["command"][-1] == "recsys.features.stream_consumer"
     (service,) = deployments["recsys-service"]["spec"]["template"]["spec"]["containers"]
     assert service["readinessProbe"]["httpGet"]["path"] == "/health/ready"
     assert service["livenessProbe"]["httpGet"]["path"] == "/health"
