@@ -16,6 +16,7 @@ import dagster as dg
 import httpx
 import pandas as pd
 import pytest
+import redis
 
 from orchestration.defs.assets.ingestion import raw_events, validated_events
 from orchestration.defs.resources import PlatformStorage
@@ -217,3 +218,30 @@ def test_stream_post_event_reaches_the_next_recommendation(
         drained(stream, procs)
     assert event["event_id"] in set(EventLog(platform.settings.event_log_dir)
                                     .read_day(pd.Timestamp.now(tz="UTC").date())["event_id"])
+
+
+def test_stream_batch_is_acknowledged_only_after_its_push(
+    platform: Platform, stream_env: dict[str, str]
+) -> None:
+    from recsys.features.online_events import OnlineEventWriter
+    from recsys.features.stream_consumer import StreamConsumer
+    from recsys.platform.redis_server import connect
+
+    stream = stream_of(stream_env)
+    log = EventLog(Path(stream_env["RECSYS_DATA_DIR"]) / "events" / "log")
+    store = get_feature_store(platform.settings)
+    user = f"a-{uuid.uuid4().hex[:8]}"
+    sent = [Event(event_id=f"{user}-{i}", user_id=user, item_id=f"a{i}", event_type="view",
+                  timestamp=pd.Timestamp.now(tz="UTC")) for i in range(3)]
+    stream.append(sent)
+    down = OnlineEventWriter(store, connect(f"redis://127.0.0.1:{free_port()}/0", 0.5))
+    with pytest.raises(redis.ConnectionError):  # the online store is unreachable
+        StreamConsumer(stream, log, down, "c", block_ms=10).step()
+    assert stream.backlog()["pending"] == 3  # logged, not pushed: not acknowledged
+    assert len(log.read_day(sent[0].timestamp.date())) == 3
+    up = OnlineEventWriter(store, connect(resolve_redis(platform.settings).url))
+    assert StreamConsumer(stream, log, up, "c", block_ms=10).step() == 3  # its own pending
+    assert stream.backlog() == {"length": 3, "pending": 0, "lag": 0}
+    assert recent(platform, [user])[user] == (["a2", "a1", "a0"], 3)
+    assert sorted(validated_ids(Path(stream_env["RECSYS_DATA_DIR"]))) == sorted(
+        e.event_id for e in sent)
