@@ -66,12 +66,14 @@ class EventIntake:
         """Take a validated batch; returns the number of users pushed online now (0 when
         the online store could not be reached: the batch is then in the log and the outbox;
         always 0 with a stream: its consumers push)."""
-        for event in events:
-            EVENT_TYPES.labels(event_type=event.event_type.value).inc()
         if self.stream is not None:
             self._append_to_stream(events)
+        else:
+            self.log.append_records(events)
+        for event in events:  # accepted (in the log, the stream or its outbox)
+            EVENT_TYPES.labels(event_type=event.event_type.value).inc()
+        if self.stream is not None:
             return 0
-        self.log.append_records(events)
         pushed = 0
         if self.breaker.allow():
             try:

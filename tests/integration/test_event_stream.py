@@ -245,3 +245,30 @@ def test_stream_batch_is_acknowledged_only_after_its_push(
     assert recent(platform, [user])[user] == (["a2", "a1", "a0"], 3)
     assert sorted(validated_ids(Path(stream_env["RECSYS_DATA_DIR"]))) == sorted(
         e.event_id for e in sent)
+
+
+def test_stream_unreachable_batches_wait_in_the_outbox_and_reach_the_stream(
+    platform: Platform, stream_env: dict[str, str], tmp_path: Path
+) -> None:
+    stream = stream_of(stream_env)
+    dead = RedisEventStream(redis.Redis(port=free_port(), socket_connect_timeout=0.5),
+                            stream.key, stream.group, maxlen=1000)
+    intake = EventIntake(EventLog(tmp_path / "log"), get_feature_store(platform.settings),
+                         Breaker(), ResponseCache(resolve_redis(platform.settings).url, 300,
+                                                  Breaker()),
+                         tmp_path / "outbox", replay_seconds=0, stream=dead)
+    user = f"o-{uuid.uuid4().hex[:8]}"
+    batch = [Event(event_id=f"{user}-{i}", user_id=user, item_id=f"o{i}", event_type="view",
+                   timestamp=pd.Timestamp.now(tz="UTC")) for i in range(2)]
+    assert intake.accept(batch) == 0  # accepted: durably in the stream's outbox
+    assert len(list((tmp_path / "outbox" / "stream").glob("*.jsonl"))) == 1
+    intake.stream = stream  # the stream answers again
+    assert intake.replay() == 2 and intake.replay() == 0
+    assert [e.event for e in stream.read("c", 10, 10)] == batch
+    intake.stream = dead  # and if the service goes back to the local profile meanwhile,
+    intake.accept(batch[:1])
+    intake.stream = None  # its outbox is logged and pushed instead
+    assert intake.replay() == 1
+    assert list(EventLog(tmp_path / "log").read_day(batch[0].timestamp.date())["event_id"]
+                ) == [batch[0].event_id]
+    assert recent(platform, [user])[user] == (["o0"], 1)
