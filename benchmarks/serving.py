@@ -217,9 +217,11 @@ def main(argv: list[str] | None = None) -> int:
         }
         specs = {}
         for name, (target, env) in targets.items():
-            prom = Path(tmp) / f"prometheus-{name}"
-            prom.mkdir()
-            specs[name] = (target, args.workers, {**env, "PROMETHEUS_MULTIPROC_DIR": str(prom)})
+            # BentoML keeps its metric files under BENTOML_HOME and empties them at start:
+            # a home each, or each service would wipe (and then report) the others' metrics
+            # (the service reads its model from MLflow, not from BentoML's store).
+            home = Path(tmp) / f"bentoml-{name}"
+            specs[name] = (target, args.workers, {**env, "BENTOML_HOME": str(home)})
         log(f"starting the empty, cached, uncached and impression-less services, "
             f"{args.workers} worker(s) each")
         ready = stack.enter_context(serve_all(specs))
