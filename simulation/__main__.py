@@ -53,6 +53,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not one line per request
     args = parse(argv)
     wanted = set(OFFLINE + ONLINE) if args.scenario == "all" else {args.scenario}
     world = generate_world(WorldConfig(n_users=args.world_users, n_items=args.world_items,
