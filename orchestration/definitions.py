@@ -13,6 +13,9 @@ from orchestration.defs.assets import (
 )
 from orchestration.defs.jobs import ALL_JOBS
 from orchestration.defs.resources import build_resources
+from orchestration.instance.event_storage import batch_asset_events
+
+batch_asset_events()  # run workers launched by `dagster dev` write backfill events in batches
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules(

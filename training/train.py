@@ -20,6 +20,7 @@ import pandas as pd
 from feast import FeatureStore
 
 from recsys.evaluation.windows import Windows, before, between, time_windows
+from recsys.events.catalog import complete_catalog
 from recsys.features.interactions import to_interactions
 from recsys.features.names import RANKER_SERVICE
 from recsys.features.ranker_inputs import feature_matrix
@@ -75,10 +76,12 @@ class TrainingData:
 
 def training_data(events: pd.DataFrame, catalog: pd.DataFrame,
                   config: TrainingConfig) -> TrainingData:
-    """Interactions of validated ``events``, cut by time into base, label and holdout."""
+    """Interactions of validated ``events``, cut by time into base, label and holdout; the
+    catalog gains the items of the events it lacks (:func:`~recsys.events.catalog.
+    complete_catalog`), so every item the models know is served and featured."""
     interactions = to_interactions(events)
     windows = time_windows(interactions, config.holdout_fraction, config.label_fraction)
-    return TrainingData(interactions, catalog, windows, config)
+    return TrainingData(interactions, complete_catalog(catalog, events), windows, config)
 
 
 @dataclass(frozen=True)

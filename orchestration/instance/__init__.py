@@ -10,6 +10,7 @@ import os
 import shutil
 from pathlib import Path
 
+from orchestration.instance.event_storage import batch_asset_events
 from recsys.platform.settings import get_settings
 
 TEMPLATES = Path(__file__).parent
@@ -17,7 +18,10 @@ POSTGRES_URL = "RECSYS_DAGSTER_POSTGRES_URL"
 
 
 def dagster_home() -> Path:
-    """``DAGSTER_HOME`` (set to ``<data_dir>/dagster`` if unset), with its dagster.yaml."""
+    """``DAGSTER_HOME`` (set to ``<data_dir>/dagster`` if unset), with its dagster.yaml; asset
+    events of long backfills batched (:func:`~orchestration.instance.event_storage.
+    batch_asset_events`)."""
+    batch_asset_events()
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(get_settings().data_dir / "dagster")))
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"

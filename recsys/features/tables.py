@@ -3,7 +3,8 @@
 Each table holds one row per entity and UTC day, stamped ``event_timestamp`` = the end of that
 day (the moment its values become known), so Feast's point-in-time join never reads a value
 from the future. Users get a row for every day within 30 days of their last event (the
-longest window), plus the day their windows empty; items get a row for every day they exist.
+longest window), plus the day their windows empty; items get a row on the first day they exist,
+weekly after it and on every day their windows change.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 import numpy as np
 import pandas as pd
 
+from recsys.events.catalog import complete_catalog
 from recsys.features.interactions import event_weights
 from recsys.features.names import (
     CATEGORY_IDS,
@@ -81,9 +83,11 @@ def build_user_tables(events: pd.DataFrame, items: pd.DataFrame) -> dict[str, pd
     events
         Validated events (``EVENT_COLUMNS`` form, UTC timestamps).
     items
-        The catalog (``item_id``, ``categories``, ``price``, ``in_stock``, ``created_at``).
+        The catalog (``item_id``, ``categories``, ``price``, ``in_stock``, ``created_at``);
+        items of the events it lacks are added (:func:`recsys.events.catalog.complete_catalog`).
     """
     ev, stamps = _prepare(events)
+    items = complete_catalog(items, events)
     return {
         USER_ACTIVITY: _user_activity(ev, items, category_vocabulary(items), stamps),
         USER_HISTORY: _user_lists(ev, stamps, short_name(SEEN_ITEMS), SEEN_ITEMS_CAP),
@@ -92,8 +96,10 @@ def build_user_tables(events: pd.DataFrame, items: pd.DataFrame) -> dict[str, pd
 
 
 def build_item_table(events: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
-    """``item_stats``: one row per catalog item and day it exists."""
+    """``item_stats``: one row per item and day it exists (items of the events the catalog
+    lacks included, :func:`recsys.events.catalog.complete_catalog`)."""
     ev, stamps = _prepare(events)
+    items = complete_catalog(items, events)
     return _item_stats(ev, items, category_vocabulary(items), stamps)
 
 
@@ -172,6 +178,24 @@ def _user_lists(ev: pd.DataFrame, stamps: pd.DatetimeIndex, column: str, cap: in
     return frame
 
 
+#: Days after an item's active day on which its windows change (7-day window, the 7 days
+#: before it for the trend, 30-day window); with the weekly rows, the days an item gets a row.
+_WINDOW_EDGES = (7, 14, 30)
+
+
+def _item_row_days(active: np.ndarray, exists: np.ndarray) -> np.ndarray:
+    """Days an item gets a row: its first day, every 7th day after it (``age_days`` is then
+    at most 6 days stale) and every day one of its windows changes. Between them the latest
+    row (Feast's point-in-time answer) holds the same values, so years of history cost rows
+    per week, not per day."""
+    changed = active.copy()
+    for lag in _WINDOW_EDGES:
+        changed[:, lag:] |= active[:, :-lag]
+    first = np.argmax(exists, axis=1)
+    weekly = (np.arange(active.shape[1])[None, :] - first[:, None]) % 7 == 0
+    return changed | weekly
+
+
 def _item_stats(ev: pd.DataFrame, items: pd.DataFrame, vocab: list[str],
                 stamps: pd.DatetimeIndex) -> pd.DataFrame:
     catalog = items.reset_index(drop=True)
@@ -194,10 +218,12 @@ def _item_stats(ev: pd.DataFrame, items: pd.DataFrame, vocab: list[str],
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_rating = r_sum / r_n
 
-    created = pd.to_datetime(catalog["created_at"], utc=True)
-    age = (stamps.to_numpy()[None, :] - created.to_numpy()[:, None]) / np.timedelta64(1, "D")
-    exists = np.isnan(age) | (age >= 0) if age.dtype.kind == "f" else age >= 0
-    i_idx, d_idx = np.nonzero(np.broadcast_to(exists, (n_items, n_days)))
+    # Nanoseconds as integers: aware timestamps would subtract as Python objects, one by one.
+    created = pd.DatetimeIndex(pd.to_datetime(catalog["created_at"], utc=True))
+    created_ns = np.where(created.isna(), np.nan, created.asi8.astype(np.float64))
+    age = (stamps.asi8.astype(np.float64)[None, :] - created_ns[:, None]) / 86_400e9
+    exists = np.isnan(age) | (age >= 0)
+    i_idx, d_idx = np.nonzero(exists & _item_row_days(daily > 0, exists))
     cat_index = {c: i for i, c in enumerate(vocab)}
     cat_ids = [np.asarray([cat_index[c] for c in cats], dtype=np.int64)
                for cats in catalog["categories"]]

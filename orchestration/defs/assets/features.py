@@ -8,16 +8,29 @@ import pandas as pd
 
 from orchestration.defs.assets.ingestion import validated_events
 from orchestration.defs.resources import FeastResource, PlatformStorage
+from recsys.events.schema import EVENT_DTYPES, empty_frame
 from recsys.features.names import ITEM_STATS
 from recsys.features.store import apply_definitions, write_offline_table
 from recsys.features.tables import build_item_table, build_user_tables
 
+#: The last frame read, keyed by its files and their modification times: the steps of one
+#: run read the same partitions, years of which are thousands of files.
+_LAST_READ: dict[str, tuple[tuple, pd.DataFrame]] = {}
+
 
 def read_validated_events(storage: PlatformStorage) -> pd.DataFrame:
     """Every validated partition, as one frame ordered by time."""
-    frame = pd.read_parquet(storage.table_dir("validated_events"))
-    frame = frame.drop(columns=["date"], errors="ignore")
-    return frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    folder = storage.table_dir("validated_events")
+    files = sorted(folder.glob("date=*/part.parquet"))
+    key = tuple((str(path), path.stat().st_mtime_ns) for path in files)
+    cached = _LAST_READ.get(str(folder))
+    if cached is not None and cached[0] == key:
+        return cached[1].copy()
+    frame = pd.read_parquet(folder).drop(columns=["date"], errors="ignore") if files else \
+        empty_frame(EVENT_DTYPES)
+    frame = frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    _LAST_READ[str(folder)] = (key, frame)
+    return frame.copy()
 
 
 def read_catalog(storage: PlatformStorage) -> pd.DataFrame:

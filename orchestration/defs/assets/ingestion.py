@@ -1,12 +1,18 @@
 """Ingestion assets: imported events → raw_events → validated_events (daily partitions)."""
 
 
+from pathlib import Path
+
 import dagster as dg
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from orchestration.defs.partitions import daily_partitions, partition_days
 from orchestration.defs.resources import PlatformStorage
-from recsys.events.schema import EVENT_ARROW_SCHEMA, EVENT_COLUMNS
+from recsys.events.schema import EVENT_ARROW_SCHEMA, EVENT_COLUMNS, EVENT_DTYPES, empty_frame
 from recsys.events.sources import Source, SourceKind, load_source
 from recsys.events.validation import validate_events
 
@@ -54,10 +60,27 @@ def event_source(config: SourceConfig, storage: PlatformStorage) -> dg.Materiali
     })
 
 
-def _partition_file(storage: PlatformStorage, table: str, day: object) -> object:
-    folder = storage.table_dir(table) / f"date={day}"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / "part.parquet"
+def _day_file(folder: Path, day: object) -> Path:
+    return folder / f"date={day}" / "part.parquet"
+
+
+def _write_days(folder: Path, days: list, frame: pd.DataFrame, day_of: pd.Series) -> None:
+    """Each day's rows of ``frame`` (``day_of``: their ``YYYY-MM-DD``) as that day's partition
+    file, converted to Arrow once; a day without rows has no file (a stale one is removed),
+    so a long, sparse history costs files only for the days that hold events."""
+    order = np.argsort(day_of.to_numpy(dtype=str), kind="stable")
+    keys = day_of.to_numpy(dtype=str)[order]
+    table = pa.Table.from_pandas(frame[EVENT_COLUMNS].iloc[order], schema=EVENT_ARROW_SCHEMA,
+                                 preserve_index=False)
+    for day in days:
+        path = _day_file(folder, day)
+        start, end = np.searchsorted(keys, str(day), "left"), np.searchsorted(keys, str(day),
+                                                                               "right")
+        if start == end:
+            path.unlink(missing_ok=True)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table.slice(start, end - start), path)
 
 
 @dg.asset(
@@ -70,13 +93,13 @@ def _partition_file(storage: PlatformStorage, table: str, day: object) -> object
 def raw_events(context: dg.AssetExecutionContext, storage: PlatformStorage) -> dg.MaterializeResult:
     """Each day's events as the event log holds them when the partition is materialized."""
     log = storage.event_log()
-    total = 0
-    for day in partition_days(context):
-        frame = log.read_day(day)
-        frame[EVENT_COLUMNS].to_parquet(_partition_file(storage, "raw_events", day),
-                                        index=False, schema=EVENT_ARROW_SCHEMA)
-        total += len(frame)
-    return dg.MaterializeResult(metadata={"rows": total})
+    days = partition_days(context)
+    logged = set(log.days())
+    frames = [log.read_day(day).assign(_day=str(day)) for day in days if day in logged]
+    raw = pd.concat(frames, ignore_index=True) if frames else empty_frame(EVENT_DTYPES).assign(
+        _day=pd.Series(dtype=str))
+    _write_days(storage.table_dir("raw_events"), days, raw, raw["_day"])
+    return dg.MaterializeResult(metadata={"rows": len(raw)})
 
 
 @dg.asset(
@@ -94,26 +117,38 @@ def validated_events(
     An ``event_id`` is accepted once across all days: a retry landing on another day is
     quarantined as a duplicate of the partition that holds it already.
     """
-    valid_rows = quarantined_rows = 0
-    reasons: dict[str, int] = {}
     days = partition_days(context)
+    raw_dir, valid_dir = storage.table_dir("raw_events"), storage.table_dir("validated_events")
+    quarantine_dir = storage.quarantine_dir()
     known = storage.validated_event_ids(exclude_days=days)
+    # The range's days validated in one pass (cheaper than one per day over years of them);
+    # rows keep their partition's day, so each day's valid and quarantined rows land there.
+    paths = [str(path) for day in days if (path := _day_file(raw_dir, day)).exists()]
+    raw = pd.DataFrame(columns=[*EVENT_COLUMNS, "_day"])
+    if paths:  # one Arrow dataset read, the day from each file's hive folder (date=...)
+        dataset = ds.dataset(paths, format="parquet", partitioning="hive",
+                             partition_base_dir=str(raw_dir))
+        raw = dataset.to_table().to_pandas()
+        raw["_day"] = raw.pop("date").astype(str)
+    result = validate_events(raw.drop(columns="_day"), known)
+    # A raw partition holds the events of its UTC day, which validation keeps in UTC.
+    valid = result.valid.assign(_day=result.valid["timestamp"].dt.strftime("%Y-%m-%d"))
+    quarantined = result.quarantined.assign(
+        _day=raw.loc[result.quarantined.index, "_day"].to_numpy())
+    quarantined_by_day = dict(tuple(quarantined.groupby("_day", sort=False)))
+    _write_days(valid_dir, days, valid, valid["_day"])
     for day in days:
-        raw = pd.read_parquet(_partition_file(storage, "raw_events", day))
-        result = validate_events(raw, known)
-        result.valid.to_parquet(_partition_file(storage, "validated_events", day), index=False,
-                                schema=EVENT_ARROW_SCHEMA)
-        quarantine_file = storage.quarantine_dir() / f"date={day}.parquet"
-        if len(result.quarantined):
-            result.quarantined.to_parquet(quarantine_file, index=False)
+        quarantine_file = quarantine_dir / f"date={day}.parquet"
+        rows = quarantined_by_day.get(str(day))
+        if rows is not None:
+            rows.drop(columns="_day").to_parquet(quarantine_file, index=False)
         else:
             quarantine_file.unlink(missing_ok=True)
-        valid_rows += len(result.valid)
-        quarantined_rows += len(result.quarantined)
-        counts = result.quarantined.get("reason", pd.Series(dtype=str)).value_counts()
-        for reason, n in counts.items():
-            key = str(reason).split(":")[0]
-            reasons[key] = reasons.get(key, 0) + int(n)
+    valid_rows, quarantined_rows = len(valid), len(quarantined)
+    reasons: dict[str, int] = {}
+    for reason, n in quarantined.get("reason", pd.Series(dtype=str)).value_counts().items():
+        key = str(reason).split(":")[0]
+        reasons[key] = reasons.get(key, 0) + int(n)
     return dg.MaterializeResult(metadata={
         "valid_rows": valid_rows,
         "quarantined_rows": quarantined_rows,

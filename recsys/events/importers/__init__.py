@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from recsys.events.catalog import complete_catalog, complete_users
 from recsys.events.importers.dataset import Dataset
 from recsys.events.importers.event_files import (
     EVENT_FILE_SUFFIXES,
@@ -35,7 +36,9 @@ def load_dataset(path: str | Path, fmt: str = "auto") -> Dataset:
     Returns
     -------
     Dataset
-        See :func:`load_movielens` and :func:`load_events_file`.
+        See :func:`load_movielens` and :func:`load_events_file`; ``items`` and ``users``
+        hold every item and user of the events (rows the source lacks are derived from the
+        events, :mod:`recsys.events.catalog`).
     """
     path = Path(path)
     if fmt not in FORMATS:
@@ -43,5 +46,9 @@ def load_dataset(path: str | Path, fmt: str = "auto") -> Dataset:
     if not path.exists():
         raise FileNotFoundError(path)
     if fmt == "movielens" or (fmt == "auto" and path.is_dir() and movielens_kind(path)):
-        return load_movielens(path)
-    return load_events_file(path)
+        data = load_movielens(path)
+    else:
+        data = load_events_file(path)
+    data.items = complete_catalog(data.items, data.events)
+    data.users = complete_users(data.users, data.events)
+    return data

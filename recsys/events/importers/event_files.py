@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.events.importers.dataset import Dataset
+from recsys.events.importers.tables import TABLE_STEMS, read_items, read_users, table_file
 from recsys.events.schema import (
     ITEM_DTYPES,
     USER_DTYPES,
@@ -65,7 +66,9 @@ def load_events_file(
     Parameters
     ----------
     path : str or Path
-        A file, or a folder whose event files are read in name order and combined.
+        A file, or a folder whose event files are read in name order and combined; in a
+        folder, ``items.*`` and ``users.*`` are the catalog and the user table
+        (:mod:`recsys.events.importers.tables`).
     mapping : ColumnMapping, optional
         Source column names and defaults; the default expects the schema's own names.
     validate : bool
@@ -75,8 +78,8 @@ def load_events_file(
     Returns
     -------
     Dataset
-        ``events`` in EVENT_COLUMNS form; ``items`` and ``users`` are empty (an events
-        file carries no catalog); ``quarantined`` holds the rejected source rows.
+        ``events`` in EVENT_COLUMNS form; ``items`` and ``users`` as the folder's tables
+        give them (empty without); ``quarantined`` holds the rejected source rows.
 
     Raises
     ------
@@ -86,12 +89,18 @@ def load_events_file(
     path = Path(path)
     mapping = mapping or ColumnMapping()
     files = [path]
+    items, users = empty_frame(ITEM_DTYPES), empty_frame(USER_DTYPES)
     if path.is_dir():
         files = sorted(
             p
             for p in path.iterdir()
             if p.suffix.lower() in EVENT_FILE_SUFFIXES and not p.name.startswith(".")
+            and p.stem.lower() not in TABLE_STEMS
         )
+        if (items_file := table_file(path, "items", EVENT_FILE_SUFFIXES)) is not None:
+            items = read_items(items_file)
+        if (users_file := table_file(path, "users", EVENT_FILE_SUFFIXES)) is not None:
+            users = read_users(users_file)
         if not files:
             raise ValueError(f"no event files ({', '.join(EVENT_FILE_SUFFIXES)}) in {path}")
     raw = pd.concat([_read_table(file) for file in files], ignore_index=True)
@@ -109,8 +118,8 @@ def load_events_file(
     logger.info("loaded %d events from %s, quarantined %d", len(events), path, len(quarantined))
     return Dataset(
         events=events.reset_index(drop=True),
-        items=empty_frame(ITEM_DTYPES),
-        users=empty_frame(USER_DTYPES),
+        items=items,
+        users=users,
         quarantined=quarantined.sort_index(),
     )
 
