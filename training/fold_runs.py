@@ -136,10 +136,10 @@ def run_pipeline(
     seed = fold.seed
     start = time.perf_counter()
     validation = fold.validation(seed + VALIDATION_SEED_OFFSET)
+    n_items = int(fold.train["item_id"].nunique())
     params, trials = tune_candidates(validation, k, CandidateParams(
         n_per_generator=settings.n_per_generator, seed=seed, num_threads=settings.threads,
-    ))
-    n_items = int(fold.train["item_id"].nunique())
+    ), n_items)
     base = build_candidates(params, n_items).fit(binary_interactions(validation.train))
     config = TrainingConfig(candidates=params, seed=seed, feature_service=settings.service)
     lists = ranker_lists(

@@ -23,9 +23,15 @@ from recsys.evaluation.metrics import evaluate_rankings
 from recsys.evaluation.protocols import Fold, binary_interactions
 from recsys.models.als import ALSCandidates
 from recsys.models.generator import CandidateGenerator
-from recsys.models.item_to_item import EASECandidates
+from recsys.models.item_to_item import (
+    EASECandidates,
+    ItemKNNCandidates,
+    ease_weights,
+    gram_of,
+)
+from recsys.models.matrix import InteractionMatrix
 from recsys.models.ranker import Ranker, RankerParams
-from recsys.models.recommender import CandidateParams
+from recsys.models.recommender import EASE_MAX_ITEMS, CandidateParams
 from training.train import RankerLists
 
 logger = logging.getLogger(__name__)
@@ -39,6 +45,11 @@ EASE_GRID: tuple[tuple[float, float | None], ...] = tuple(
     itertools.product((100.0, 200.0, 400.0, 800.0), (None, 10.0, 30.0))
 )
 ALS_ITERATIONS = 20
+#: Sweeps every ALS setting gets before the best :data:`ALS_FINALISTS` get all of them.
+ALS_SCREEN_ITERATIONS = 6
+ALS_FINALISTS = 4
+#: Neighbours of the item-kNN that replaces EASE above its catalog bound.
+KNN_NEIGHBOURS = 100
 #: Ranker settings tried: (num_leaves, learning_rate, min_child_samples). Near-additive
 #: trees of 3 leaves blend the generators' ranks smoothly; 15 leaves can also learn how
 #: the Feast features modulate them.
@@ -62,34 +73,79 @@ def validation_ndcg(
 ) -> float:
     """NDCG@k of ``generator`` fitted on ``fold.train`` and ranking for ``fold.relevant``."""
     generator.fit(binary_interactions(fold.train) if interactions is None else interactions)
+    return fitted_ndcg(generator, fold, k)
+
+
+def fitted_ndcg(generator: CandidateGenerator, fold: Fold, k: int) -> float:
+    """NDCG@k of an already fitted ``generator`` ranking for ``fold.relevant``."""
     recs = generator.recommend(list(fold.relevant), k)
     lists = {user: items for user, (items, _) in recs.items()}
     n_items = generator.interactions.n_items
     return evaluate_rankings(lists, fold.relevant, k, catalog_size=n_items)[f"ndcg_at_{k}"]
 
 
+def _trial(name: str, params: dict[str, Any], score: Callable[[], float], k: int) -> Trial:
+    start = time.perf_counter()
+    ndcg = score()
+    logger.info("%s %s: validation ndcg@%d %.4f", name, params, k, ndcg)
+    return Trial(name, params, ndcg, time.perf_counter() - start)
+
+
 def _search(
     name: str, grid: Sequence[dict[str, Any]], factory: Callable[..., CandidateGenerator],
-    fold: Fold, k: int,
+    fold: Fold, k: int, interactions: Any,
 ) -> list[Trial]:
-    interactions = binary_interactions(fold.train)
-    trials = []
-    for params in grid:
-        start = time.perf_counter()
-        ndcg = validation_ndcg(factory(**params), fold, k, interactions)
-        trials.append(Trial(name, params, ndcg, time.perf_counter() - start))
-        logger.info("%s %s: validation ndcg@%d %.4f", name, params, k, ndcg)
-    return trials
+    return [_trial(name, params, lambda p=params: validation_ndcg(factory(**p), fold, k,
+                                                                  interactions), k)
+            for params in grid]
 
 
 def _best(trials: list[Trial]) -> Trial:
     return max(trials, key=lambda t: t.ndcg)  # max keeps the first of equal scores
 
 
+def _als_search(fold: Fold, k: int, interactions: Any, base: CandidateParams) -> list[Trial]:
+    """Successive halving: every setting of :data:`ALS_GRID` gets
+    :data:`ALS_SCREEN_ITERATIONS` sweeps, the best :data:`ALS_FINALISTS` the full
+    :data:`ALS_ITERATIONS` (the finalists' trials come last)."""
+    def grid(iterations: int, settings: Sequence[tuple[int, float, float]]) -> list[dict]:
+        return [{"factors": f, "regularization": r, "alpha": a, "iterations": iterations,
+                 "random_state": base.seed, "num_threads": base.num_threads}
+                for f, r, a in settings]
+
+    screen = _search("als", grid(ALS_SCREEN_ITERATIONS, ALS_GRID), ALSCandidates, fold, k,
+                     interactions)
+    ranked = sorted(range(len(screen)), key=lambda i: -screen[i].ndcg)[:ALS_FINALISTS]
+    finalists = [ALS_GRID[i] for i in sorted(ranked)]
+    return screen + _search("als", grid(ALS_ITERATIONS, finalists), ALSCandidates, fold, k,
+                            interactions)
+
+
+def _item_to_item_search(fold: Fold, k: int, interactions: Any, n_items: int) -> list[Trial]:
+    """EASE over :data:`EASE_GRID` up to :data:`~recsys.models.recommender.EASE_MAX_ITEMS`
+    items (one Gram matrix, one solve per ``l2`` shared by its history weightings); item-kNN
+    over the half-lives above it, as :func:`~recsys.models.recommender.build_candidates`
+    then serves."""
+    if n_items > EASE_MAX_ITEMS:
+        return _search("ease", [{"neighbours": KNN_NEIGHBOURS, "half_life_events": half}
+                                for half in dict.fromkeys(h for _, h in EASE_GRID)],
+                       ItemKNNCandidates, fold, k, interactions)
+    gram = gram_of(InteractionMatrix.from_frame(interactions))
+    trials = []
+    for l2 in dict.fromkeys(l2 for l2, _ in EASE_GRID):
+        weights = ease_weights(gram, l2)
+        for half in (h for value, h in EASE_GRID if value == l2):
+            model = EASECandidates(l2=l2, half_life_events=half)
+            trials.append(_trial("ease", {"l2": l2, "half_life_events": half},
+                                 lambda m=model, w=weights: fitted_ndcg(
+                                     m.fit_with_weights(interactions, w), fold, k), k))
+    return trials
+
+
 def tune_candidates(
-    fold: Fold, k: int, base: CandidateParams | None = None
+    fold: Fold, k: int, base: CandidateParams | None = None, n_items: int | None = None,
 ) -> tuple[CandidateParams, list[Trial]]:
-    """The ALS and EASE settings with the best validation NDCG@k on ``fold``.
+    """The ALS and item-to-item settings with the best validation NDCG@k on ``fold``.
 
     Parameters
     ----------
@@ -99,29 +155,29 @@ def tune_candidates(
         Cut-off of the NDCG that picks the winner.
     base
         Parameters kept as given (list length, seed); the tuned fields are replaced.
+    n_items
+        Catalog size the tuned model will be fitted on (EASE or item-kNN); the fold's own
+        by default.
 
     Returns
     -------
     tuple
-        The chosen :class:`CandidateParams` and every trial, in grid order.
+        The chosen :class:`CandidateParams` and every trial, in search order.
     """
     base = base or CandidateParams()
-    als = _search("als", [
-        {"factors": f, "regularization": r, "alpha": a, "iterations": ALS_ITERATIONS,
-         "random_state": base.seed, "num_threads": base.num_threads}
-        for f, r, a in ALS_GRID
-    ], ALSCandidates, fold, k)
-    ease = _search("ease", [
-        {"l2": l2, "half_life_events": half_life} for l2, half_life in EASE_GRID
-    ], EASECandidates, fold, k)
-    best_als, best_ease = _best(als), _best(ease)
+    interactions = binary_interactions(fold.train)
+    n_items = n_items or int(interactions["item_id"].nunique())
+    als = _als_search(fold, k, interactions, base)
+    ease = _item_to_item_search(fold, k, interactions, n_items)
+    best_als = _best([t for t in als if t.params["iterations"] == ALS_ITERATIONS])
+    best_ease = _best(ease)
     params = replace(
         base,
         als_factors=best_als.params["factors"],
         als_regularization=best_als.params["regularization"],
         als_alpha=best_als.params["alpha"],
         als_iterations=ALS_ITERATIONS,
-        ease_l2=best_ease.params["l2"],
+        ease_l2=best_ease.params.get("l2", base.ease_l2),
         ease_half_life_events=best_ease.params["half_life_events"],
     )
     logger.info("tuned candidates: %s", params)

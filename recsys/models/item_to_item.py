@@ -46,6 +46,23 @@ def recency_weighted(
     return sp.csr_matrix(matrix.matrix.multiply(decay), dtype=np.float32)
 
 
+def gram_of(matrix: InteractionMatrix) -> np.ndarray:
+    """``X^T X`` of the training matrix, dense float64 (EASE's system before the ridge)."""
+    x = matrix.matrix
+    return (x.T @ x).toarray().astype(np.float64)
+
+
+def ease_weights(gram: np.ndarray, l2: float) -> np.ndarray:
+    """EASE's ``W = I - P / diag(P)`` with ``P = (gram + l2 I)^-1``, zero diagonal, float32.
+    ``gram`` is left unchanged, so one Gram matrix serves every ``l2`` of a grid."""
+    system = gram.copy()
+    system[np.diag_indices_from(system)] += l2
+    precision = np.linalg.inv(system)
+    weights = -precision / np.diag(precision)
+    np.fill_diagonal(weights, 0.0)
+    return weights.astype(np.float32)
+
+
 class ItemToItemCandidates(CandidateGenerator):
     """Scores ``x_u @ W``: a user's training row times an item x item weight matrix ``W``.
 
@@ -146,13 +163,15 @@ class EASECandidates(ItemToItemCandidates):
     def _fit(self, frame: pd.DataFrame, matrix: InteractionMatrix) -> None:
         if matrix.n_items > self.max_items:
             raise ValueError(f"EASE on {matrix.n_items} items exceeds max_items={self.max_items}")
-        x = matrix.matrix
-        gram = (x.T @ x).toarray().astype(np.float64)
-        gram[np.diag_indices_from(gram)] += self.l2
-        precision = np.linalg.inv(gram)
-        weights = -precision / np.diag(precision)
-        np.fill_diagonal(weights, 0.0)
-        self._weights = weights.astype(np.float32)
+        preset, self._preset = getattr(self, "_preset", None), None
+        self._weights = preset if preset is not None else ease_weights(gram_of(matrix), self.l2)
+
+    def fit_with_weights(self, interactions: pd.DataFrame, weights: np.ndarray) -> Self:
+        """Fit on ``interactions`` with ``W`` already solved (:func:`ease_weights` of the same
+        interactions and ``l2``): a tuning grid solves once per ``l2`` and shares it across
+        the settings that differ only in how histories are weighted."""
+        self._preset = weights
+        return self.fit(interactions)
 
     def _params(self) -> dict[str, Any]:
         return {

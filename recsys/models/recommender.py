@@ -25,8 +25,9 @@ from recsys.models.union import UnionCandidates
 
 logger = logging.getLogger(__name__)
 
-#: EASE keeps a dense items x items matrix; beyond this many items item-kNN replaces it.
-EASE_MAX_ITEMS = EASECandidates().max_items
+#: EASE solves a dense items x items system (cubic in the catalog); beyond this many items
+#: the sparse item-kNN replaces it, in training, tuning and evaluation alike.
+EASE_MAX_ITEMS = 5_000
 
 _ALS = ALSCandidates()  # unfitted: only its defaults are read
 _EASE = EASECandidates()
