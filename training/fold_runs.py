@@ -13,8 +13,11 @@ windows:
    other candidates), reading features through the Feast FeatureService from tables computed
    from ``base`` events only, as of the end of ``base``; early stopping uses a tenth of the
    label users (:func:`training.train.train_ranker`);
-4. the candidates are refitted on all of ``fold.train`` and the ranker orders them for the
-   test users, with features computed from ``fold.train`` events only.
+4. the ranker is kept only if its cross-validated NDCG@10 on those lists beats every
+   generator's own order of them; otherwise the best generator's order ranks the union
+   (:func:`training.tuning.ranker_or_generator`; ``details["order"]`` says which);
+5. the candidates are refitted on all of ``fold.train`` and the chosen order ranks them for
+   the test users, with features computed from ``fold.train`` events only.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from recsys.models.popularity import PopularityCandidates
 from recsys.models.ranker import RankerParams
 from recsys.models.recommender import CandidateParams, Recommender, build_candidates
 from training.train import TrainingConfig, ranker_lists
-from training.tuning import Trial, tune_candidates, tune_ranker
+from training.tuning import Trial, ranker_or_generator, tune_candidates, tune_ranker
 
 logger = logging.getLogger(__name__)
 
@@ -149,9 +152,10 @@ def run_pipeline(
     ranker, ranker_trials = tune_ranker(
         lists, replace(settings.ranker, seed=seed, num_threads=settings.threads)
     )
+    order, order_ndcg = ranker_or_generator(lists, ranker, ranker_trials)
     train_store = snapshots.store(fold.train, items)
     full = build_candidates(params, n_items).fit(binary_interactions(fold.train))
-    model = Recommender(full, ranker, items)
+    model = Recommender(full, order, items)  # type: ignore[arg-type]
     fitted = time.perf_counter()
     rankings = pipeline_rankings(
         model, sorted(fold.relevant), train_store, feature_cutoff(fold.train), k,
@@ -162,6 +166,8 @@ def run_pipeline(
         "candidates": {key: value for key, value in vars(params).items()
                        if key not in ("seed", "num_threads")},
         "ranker": best_ranker.params,
+        "order": getattr(order, "generator", "ranker"),
+        "order_validation_ndcg": order_ndcg,
         "validation_ndcg": _best_scores(trials + ranker_trials),
         **lists.stats,
     }

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from recsys.evaluation.metrics import evaluate_rankings
 from recsys.evaluation.protocols import Fold, binary_interactions
@@ -206,3 +207,49 @@ def tune_ranker(lists: RankerLists, base: RankerParams) -> tuple[Ranker, list[Tr
     params = replace(base, num_leaves=best["num_leaves"], learning_rate=best["learning_rate"],
                      min_child_samples=best["min_child_samples"], n_estimators=best["rounds"])
     return Ranker(params).fit(X, relevance, groups), trials
+
+
+def list_ndcg(lists: RankerLists, scores: np.ndarray, k: int = 10) -> float:
+    """Mean NDCG@k over the users of ``lists`` with each user's candidates ordered by
+    ``scores`` (NaN last): LightGBM's ``ndcg@k`` of the ranker's cross-validation, for any
+    order."""
+    frame = pd.DataFrame({"user": lists.users, "relevance": lists.relevance.astype(float),
+                          "score": np.nan_to_num(np.asarray(scores, float), nan=-np.inf)})
+
+    def dcg(order: list[str]) -> pd.Series:
+        ranked = frame.sort_values(["user", *order], ascending=[True, False], kind="stable")
+        position = ranked.groupby("user", sort=False).cumcount().to_numpy()
+        gain = (2.0 ** ranked["relevance"].to_numpy() - 1.0) / np.log2(position + 2.0)
+        return pd.Series(np.where(position < k, gain, 0.0)).groupby(
+            ranked["user"].to_numpy()).sum()
+
+    ideal = dcg(["relevance"])
+    return float((dcg(["score"]) / ideal.where(ideal > 0)).fillna(1.0).mean())
+
+
+class GeneratorOrder:
+    """Stands in for the ranker: the candidates in one generator's order (its score)."""
+
+    def __init__(self, generator: str):
+        self.generator = generator
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return X[f"{self.generator}_score"].fillna(-np.inf).to_numpy()
+
+
+def ranker_or_generator(
+    lists: RankerLists, ranker: Ranker, ranker_trials: list[Trial],
+) -> tuple[Ranker | GeneratorOrder, dict[str, float]]:
+    """The ranker, unless one generator's own order of the same validation lists scores an
+    NDCG@10 at least as high as the ranker's cross-validated one: then that order.
+
+    Only validation lists decide (never test data). Returns the choice and the NDCG@10 of
+    each order on the lists (``ranker``: cross-validated).
+    """
+    scores = {"ranker": _best(ranker_trials).ndcg}
+    for column in lists.X.columns:
+        if column.endswith("_score"):
+            scores[column.removesuffix("_score")] = list_ndcg(lists, lists.X[column].to_numpy())
+    best = max(scores, key=lambda name: (scores[name], name == "ranker"))
+    logger.info("order on validation lists: %s (%s)", best, scores)
+    return (ranker if best == "ranker" else GeneratorOrder(best)), scores

@@ -18,8 +18,8 @@ pytestmark = pytest.mark.integration
 
 
 def test_an_events_file_without_catalog_gets_a_champion(tmp_path: Path, redis_url: str) -> None:
-    folder = write_events_folder(tmp_path / "input", FileShape(n_events=4000, n_users=200,
-                                                               n_items=300, years=4))
+    # 10,000 ratings over 10 years, item and user ids that look like numbers, no catalog.
+    folder = write_events_folder(tmp_path / "input", FileShape())
     data = tmp_path / "data"
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
     env = {**os.environ, "RECSYS_DATA_DIR": str(data), "RECSYS_FEATURE_REPO_DIR":
@@ -36,6 +36,6 @@ def test_an_events_file_without_catalog_gets_a_champion(tmp_path: Path, redis_ur
     assert metrics["ranker.ndcg_at_10"] > metrics["popularity.ndcg_at_10"]
     with dg.DagsterInstance.from_config(str(data / "dagster")) as instance:
         runs = instance.get_run_records(dg.RunsFilter(job_name="platform_job"))
-        assert len(runs) == 1  # four years of daily partitions, one run
+        assert len(runs) == 1  # ten years of daily partitions, one run
         days = instance.get_materialized_partitions(dg.AssetKey("validated_events"))
-        assert len(days) > 3 * 365
+        assert len(days) > 9 * 365

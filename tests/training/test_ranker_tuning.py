@@ -52,3 +52,22 @@ def test_tune_ranker_tries_every_setting_and_refits_the_best() -> None:
     best = max(trials, key=lambda t: t.ndcg)
     assert ranker.params.num_leaves == best.params["num_leaves"]
     assert ranker.rounds == best.params["rounds"] == ranker.params.n_estimators
+
+
+def test_a_generator_order_that_beats_the_ranker_on_validation_replaces_it() -> None:
+    from training.tuning import GeneratorOrder, Trial, list_ndcg, ranker_or_generator
+
+    data = lists(60, seed=3)
+    perfect = data.relevance + 0.1 * data.X["noise"].to_numpy()  # relevant first, always
+    data.X["als_score"] = perfect
+    data.X["popularity_score"] = data.X["noise"]
+    assert list_ndcg(data, perfect) == pytest.approx(1.0)
+    assert list_ndcg(data, -perfect) < 0.6
+    weak = [Trial("ranker", {}, 0.8, 0.0)]
+    order, scores = ranker_or_generator(data, Ranker(FAST), weak)
+    assert isinstance(order, GeneratorOrder) and order.generator == "als"
+    assert np.array_equal(order.predict(data.X), perfect)
+    assert scores["popularity"] < scores["ranker"] < scores["als"]
+    strong = [Trial("ranker", {}, 1.0, 0.0)]  # a tie keeps the ranker
+    kept, _ = ranker_or_generator(data, Ranker(FAST), strong)
+    assert isinstance(kept, Ranker)
