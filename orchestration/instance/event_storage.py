@@ -43,8 +43,11 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
 
     @classmethod
     def from_config_value(cls, inst_data, config_value):
-        base_dir = config_value.get("base_dir") or str(
-            Path(os.environ["DAGSTER_HOME"]) / "history" / "runs")
+        base_dir = config_value.get("base_dir")
+        if not base_dir:
+            if not os.environ.get("DAGSTER_HOME"):
+                raise ValueError("BatchedSqliteEventLogStorage needs DAGSTER_HOME or base_dir")
+            base_dir = str(Path(os.environ["DAGSTER_HOME"]) / "history" / "runs")
         return cls(base_dir=base_dir, inst_data=inst_data)
 
     def store_event_batch(self, events) -> None:

@@ -17,7 +17,9 @@ from recsys.platform.settings import PROJECT_ROOT
 pytestmark = pytest.mark.integration
 
 
-def test_an_events_file_without_catalog_gets_a_champion(tmp_path: Path, redis_url: str) -> None:
+def test_an_events_file_without_catalog_gets_a_champion(
+    tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # 10,000 ratings over 10 years, item and user ids that look like numbers, no catalog.
     folder = write_events_folder(tmp_path / "input", FileShape())
     data = tmp_path / "data"
@@ -34,6 +36,7 @@ def test_an_events_file_without_catalog_gets_a_champion(tmp_path: Path, redis_ur
     champion = MlflowClient(tracking).get_model_version_by_alias("recsys", CHAMPION)
     metrics = MlflowClient(tracking).get_run(champion.run_id).data.metrics
     assert metrics["ranker.ndcg_at_10"] > metrics["popularity.ndcg_at_10"]
+    monkeypatch.setenv("DAGSTER_HOME", str(data / "dagster"))
     with dg.DagsterInstance.from_config(str(data / "dagster")) as instance:
         runs = instance.get_run_records(dg.RunsFilter(job_name="platform_job"))
         assert len(runs) == 1  # ten years of daily partitions, one run
