@@ -21,7 +21,7 @@ _LAST_READ: dict[str, tuple[tuple, pd.DataFrame]] = {}
 def read_validated_events(storage: PlatformStorage) -> pd.DataFrame:
     """Every validated partition, as one frame ordered by time."""
     folder = storage.table_dir("validated_events")
-    files = sorted(folder.glob("date=*/part.parquet"))
+    files = sorted(folder.glob("date=*/*.parquet"))  # every file the folder read includes
     key = tuple((str(path), path.stat().st_mtime_ns) for path in files)
     cached = _LAST_READ.get(str(folder))
     if cached is not None and cached[0] == key:
