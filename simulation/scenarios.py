@@ -123,9 +123,10 @@ def ab_http(client: httpx.Client, world: World, users: list[str], rng: np.random
     spec = {"experiment_id": "ab-model", "primary_metric": "ctr",
             "variants": [{"name": "popularity", "percent": 50, "kind": "popular"},
                          {"name": "model", "percent": 50, "model_alias": challenger_alias}],
-            # the popularity list never falls back: a fallback-rate guardrail against it
-            # would only count the model's users it does not know
-            "guardrails": [{"metric": "p95_latency_ms", "max_relative_increase": 0.5},
+            # the popularity list never falls back and is not ranked: a fallback guardrail
+            # against it would count the users the model does not know, and its latency
+            # is no yardstick for a ranked list (p95 may be up to 4x)
+            "guardrails": [{"metric": "p95_latency_ms", "max_relative_increase": 3.0},
                            {"metric": "error_rate", "max_relative_increase": 0.0}],
             "min_users_per_variant": min_users, "surface": surface}
     client.post("/api/v1/recs/experiments", json=spec).raise_for_status()
