@@ -5,6 +5,7 @@ asset and MLflow aliases). Each returns a JSON-ready dict."""
 from __future__ import annotations
 
 import logging
+import time
 
 import httpx
 import numpy as np
@@ -93,19 +94,20 @@ def broken(client: httpx.Client, world: World, users: list[str], rng: np.random.
     """A random-ranking challenger on 10 % of all traffic, through the service, until the
     automatic rollback; the champion alias must not move."""
     before = alias_version(tracking, model_name, CHAMPION)
-    spec = {"experiment_id": "broken-ranking", "primary_metric": "ctr",
+    name = f"broken-ranking-{time.strftime('%Y%m%dT%H%M%S')}"  # ids stay taken in the store
+    spec = {"experiment_id": name, "primary_metric": "ctr",
             "variants": [{"name": "champion", "percent": 90},
                          {"name": "random", "percent": 10, "shuffle": True}],
             "min_users_per_variant": min_users, "surface": surface}
     created = client.post("/api/v1/recs/experiments", json=spec)
     created.raise_for_status()
     planned = created.json()["experiment"]["planned_users_per_variant"]
-    outcome = run_until_decided(client, world, users, "broken-ranking", surface, rng,
+    outcome = run_until_decided(client, world, users, name, surface, rng,
                                 behaviour, rounds)
     after = alias_version(tracking, model_name, CHAMPION)
     served = outcome["served_lists"].get("random", 0)
     users_served = max(outcome["served_users"].get("random", 1), 1)
-    return {"broken_rollback_impressions": served,
+    return {"broken_experiment": name, "broken_rollback_impressions": served,
             "broken_planned_impressions": int(planned * served / users_served),
             "broken_planned_users": planned,
             "broken_decision": _decisive(outcome["audit"]),
@@ -120,7 +122,8 @@ def ab_http(client: httpx.Client, world: World, users: list[str], rng: np.random
     """The popularity list (control) against a registered model version (treatment, by
     alias) through the service: the rules promote it, moving ``champion``."""
     before = alias_version(tracking, model_name, CHAMPION)
-    spec = {"experiment_id": "ab-model", "primary_metric": "ctr",
+    name = f"ab-model-{time.strftime('%Y%m%dT%H%M%S')}"
+    spec = {"experiment_id": name, "primary_metric": "ctr",
             "variants": [{"name": "popularity", "percent": 50, "kind": "popular"},
                          {"name": "model", "percent": 50, "model_alias": challenger_alias}],
             # the popularity list never falls back and is not ranked: a fallback guardrail
@@ -130,10 +133,10 @@ def ab_http(client: httpx.Client, world: World, users: list[str], rng: np.random
                            {"metric": "error_rate", "max_relative_increase": 0.0}],
             "min_users_per_variant": min_users, "surface": surface}
     client.post("/api/v1/recs/experiments", json=spec).raise_for_status()
-    outcome = run_until_decided(client, world, users, "ab-model", surface, rng, behaviour,
+    outcome = run_until_decided(client, world, users, name, surface, rng, behaviour,
                                 rounds)
     after, previous = (alias_version(tracking, model_name, a) for a in (CHAMPION, PREVIOUS))
-    return {"ab_http_decision": _decisive(outcome["audit"]),
+    return {"ab_http_experiment": name, "ab_http_decision": _decisive(outcome["audit"]),
             "ab_http_served_lists": outcome["served_lists"],
             "champion_before": before.version if before else None,
             "champion_after": after.version if after else None,

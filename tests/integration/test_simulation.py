@@ -54,8 +54,9 @@ def test_broken_challenger_is_rolled_back_automatically(
     event = DagsterInstance.get().get_latest_materialization_event(
         AssetKey("experiment_decisions"))
     metadata = event.asset_materialization.metadata
-    assert "data:image/png;base64," in metadata["broken-ranking_results"].value
-    run = registry.get_run(metadata["broken-ranking_mlflow_run"].value)
+    name = out["broken_experiment"]
+    assert "data:image/png;base64," in metadata[f"{name}_results"].value
+    run = registry.get_run(metadata[f"{name}_mlflow_run"].value)
     assert run.data.tags["action"] == "rollback"
     assert "lift.png" in [a.path for a in registry.list_artifacts(run.info.run_id)]
 
