@@ -68,6 +68,9 @@ def test_a_generator_order_that_beats_the_ranker_on_validation_replaces_it() -> 
     assert isinstance(order, GeneratorOrder) and order.generator == "als"
     assert np.array_equal(order.predict(data.X), perfect)
     assert scores["popularity"] < scores["ranker"] < scores["als"]
-    strong = [Trial("ranker", {}, 1.0, 0.0)]  # a tie keeps the ranker
+    close = [Trial("ranker", {}, scores["als"] * 1.02, 0.0)]  # within the margin: not kept
+    assert isinstance(ranker_or_generator(data, Ranker(FAST), close)[0], GeneratorOrder)
+    data.X["als_score"] = data.X["noise"]
+    strong = [Trial("ranker", {}, 0.99, 0.0)]
     kept, _ = ranker_or_generator(data, Ranker(FAST), strong)
     assert isinstance(kept, Ranker)
