@@ -49,6 +49,8 @@ ALS_ITERATIONS = 20
 #: Sweeps every ALS setting gets before the best :data:`ALS_FINALISTS` get all of them.
 ALS_SCREEN_ITERATIONS = 6
 ALS_FINALISTS = 4
+#: Validation users each setting is scored on (a seeded sample beyond it).
+TUNING_USERS = 5_000
 #: Neighbours of the item-kNN that replaces EASE above its catalog bound.
 KNN_NEIGHBOURS = 100
 #: Ranker settings tried: (num_leaves, learning_rate, min_child_samples). Near-additive
@@ -80,12 +82,24 @@ def validation_ndcg(
     return fitted_ndcg(generator, fold, k)
 
 
+def scored_users(fold: Fold) -> dict[str, set[str]]:
+    """The validation users a setting is scored on: all of them up to :data:`TUNING_USERS`,
+    else a sample seeded by the fold (the same for every setting), so a grid over 100,000
+    users ranks a few thousand full catalogs per setting, not all of them."""
+    if len(fold.relevant) <= TUNING_USERS:
+        return fold.relevant
+    rng = np.random.default_rng(fold.seed)
+    users = rng.choice(sorted(fold.relevant), TUNING_USERS, replace=False)
+    return {user: fold.relevant[user] for user in sorted(users)}
+
+
 def fitted_ndcg(generator: CandidateGenerator, fold: Fold, k: int) -> float:
-    """NDCG@k of an already fitted ``generator`` ranking for ``fold.relevant``."""
-    recs = generator.recommend(list(fold.relevant), k)
+    """NDCG@k of an already fitted ``generator`` ranking for the fold's :func:`scored_users`."""
+    relevant = scored_users(fold)
+    recs = generator.recommend(list(relevant), k)
     lists = {user: items for user, (items, _) in recs.items()}
     n_items = generator.interactions.n_items
-    return evaluate_rankings(lists, fold.relevant, k, catalog_size=n_items)[f"ndcg_at_{k}"]
+    return evaluate_rankings(lists, relevant, k, catalog_size=n_items)[f"ndcg_at_{k}"]
 
 
 def _trial(name: str, params: dict[str, Any], score: Callable[[], float], k: int) -> Trial:

@@ -75,3 +75,12 @@ def test_above_the_catalog_bound_item_knn_is_tuned_instead(monkeypatch) -> None:
     assert all(t.params["neighbours"] == training.tuning.KNN_NEIGHBOURS for t in knn)
     assert params.ease_half_life_events == max(knn, key=lambda t: t.ndcg).params[
         "half_life_events"]
+
+
+def test_settings_are_scored_on_one_seeded_sample_of_many_users(monkeypatch) -> None:
+    fold = make_fold(block_events(), "temporal", 0)
+    assert training.tuning.scored_users(fold) is fold.relevant  # few users: all of them
+    monkeypatch.setattr(training.tuning, "TUNING_USERS", 10)
+    sample = training.tuning.scored_users(fold)
+    assert len(sample) == 10 and sample == training.tuning.scored_users(fold)
+    assert all(fold.relevant[user] == items for user, items in sample.items())
