@@ -9,7 +9,7 @@ import yaml
 from dagster._core.instance.config import dagster_instance_config
 from dagster._core.run_coordinator import QueuedRunCoordinator
 
-from orchestration.definitions import defs
+from orchestration.defs import jobs
 from orchestration.defs.jobs import TRAINING_TAGS
 from orchestration.instance import TEMPLATES
 
@@ -26,14 +26,13 @@ def test_dagster_production_template_passes_the_instance_schema(monkeypatch, tmp
     assert "postgres" in config["storage"]
 
 
-def test_dagster_production_queue_loads_with_the_training_limit(monkeypatch, tmp_path) -> None:
+def test_dagster_production_queue_loads_with_the_training_limit(tmp_path) -> None:
     """A real instance from the template (storage swapped to SQLite in a temp DAGSTER_HOME, so
     no PostgreSQL is needed): its coordinator queues, and its run queue holds the tag limit."""
     config = yaml.safe_load((TEMPLATES / "dagster-postgres.yaml").read_text())
     config["storage"] = {"sqlite": {"base_dir": str(tmp_path / "storage")}}
     (tmp_path / "dagster.yaml").write_text(yaml.safe_dump(config))
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
-    with dg.DagsterInstance.get() as instance:
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
         assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
         queue = instance.get_concurrency_config().run_queue_config
         assert queue.max_concurrent_runs == 4
@@ -41,10 +40,12 @@ def test_dagster_production_queue_loads_with_the_training_limit(monkeypatch, tmp
 
 
 def test_dagster_jobs_that_train_carry_the_training_tag() -> None:
-    for name in ("platform_job", "retrain_job"):
-        assert defs.resolve_job_def(name).tags.items() >= TRAINING_TAGS.items(), name
-    for name in ("ingestion_job", "import_job"):
-        assert "recsys/job" not in defs.resolve_job_def(name).tags, name
+    # The job objects, not orchestration.definitions: importing the definitions binds their
+    # resources to this moment's settings, before the integration tests set their own.
+    for job in (jobs.platform_job, jobs.retrain_job):
+        assert job.tags.items() >= TRAINING_TAGS.items(), job.name
+    for job in (jobs.ingestion_job, jobs.import_job):
+        assert "recsys/job" not in (job.tags or {}), job.name
     assert TRAINING_TAGS == {TRAINING_LIMIT["key"]: TRAINING_LIMIT["value"]}
 
 
