@@ -90,14 +90,14 @@ def srm(control: Arm, planned: int, days: int, rng: np.random.Generator,
 
 def broken(client: httpx.Client, world: World, users: list[str], rng: np.random.Generator,
            behaviour: Behaviour, tracking: MlflowClient, model_name: str, rounds: int,
-           min_users: int, surface: str | None = None) -> dict:
-    """A random-ranking challenger on 10 % of all traffic, through the service, until the
-    automatic rollback; the champion alias must not move."""
+           min_users: int, surface: str | None = None, percent: float = 10) -> dict:
+    """A random-ranking challenger on ``percent`` % (10) of all traffic, through the service,
+    until the automatic rollback; the champion alias must not move."""
     before = alias_version(tracking, model_name, CHAMPION)
     name = f"broken-ranking-{time.strftime('%Y%m%dT%H%M%S')}"  # ids stay taken in the store
     spec = {"experiment_id": name, "primary_metric": "ctr",
-            "variants": [{"name": "champion", "percent": 90},
-                         {"name": "random", "percent": 10, "shuffle": True}],
+            "variants": [{"name": "champion", "percent": 100 - percent},
+                         {"name": "random", "percent": percent, "shuffle": True}],
             "min_users_per_variant": min_users, "surface": surface}
     created = client.post("/api/v1/recs/experiments", json=spec)
     created.raise_for_status()

@@ -38,8 +38,8 @@ def test_broken_challenger_is_rolled_back_automatically(
         service_client: TestClient, platform: Platform, world, registry: MlflowClient) -> None:  # noqa: ANN001
     users = world.users["user_id"].tolist()
     out = scenarios.broken(service_client, world, users, np.random.default_rng(3), Behaviour(),
-                           registry, platform.settings.model_name, rounds=4, min_users=25,
-                           surface="sim-broken")
+                           registry, platform.settings.model_name, rounds=6, min_users=60,
+                           surface="sim-broken", percent=30)  # 300 users: 10 % is too few
     assert out["broken_status"] == "stopped", out
     assert out["broken_decision"]["action"] == "rollback", out
     assert out["champion_unchanged"] is True
