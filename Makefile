@@ -32,8 +32,16 @@ serve: setup ## Serve the champion in the foreground
 stop: ## Stop the demo service and the embedded Valkey server
 	-scripts/demo.sh stop
 
+MULTINODE := cluster or replica or stream or balancer
+
+# Four pytest sessions, so that the tests that kill servers (cluster primaries, replicas, stream
+# consumers), the simulated experiments and the browser tests each start from fresh state.
 test: setup ## All tests (unit and integration against real Redis/Feast/MLflow/Dagster/HTTP)
-	$(VENV)/bin/python -m pytest tests -q
+	$(VENV)/bin/python -m pytest tests -q --ignore=tests/browser \
+		--ignore=tests/integration/test_simulation.py -k "not ($(MULTINODE))"
+	$(VENV)/bin/python -m pytest tests -q -k "$(MULTINODE)"
+	$(VENV)/bin/python -m pytest tests/integration/test_simulation.py -q
+	$(VENV)/bin/python -m pytest tests/browser -q
 
 test-fast: setup ## Unit tests only
 	$(VENV)/bin/python -m pytest tests -q -m "not integration"
