@@ -139,8 +139,12 @@ def connect(url: str, timeout: float | None = None) -> redis.Redis | RedisCluste
         return redis.Redis.from_url(url, **options)
     if url.startswith("rediss"):
         options["ssl"] = True
+    # reinitialize_steps=1: refresh the slot map on every connection error or redirection.
+    # redis-py counts errors towards its refresh per pipeline object, so a client that opens
+    # a new transaction pipeline per batch (the event stream, the online push) would otherwise
+    # keep sending to a dead primary after its replica took over (reproduced in the tests).
     return RedisCluster(startup_nodes=[ClusterNode(h, p) for h, p in cluster_nodes(url)],
-                        **_auth(url), **options)
+                        reinitialize_steps=1, **_auth(url), **options)
 
 
 def ping(url: str, timeout: float = 0.5) -> bool:

@@ -94,6 +94,7 @@ class ClusterReplicas:
     processes: list[subprocess.Popen]
     service_dirs: list[Path]  # each replica's data directory (its outbox)
     log_dir: Path  # the consumer's data directory: the event log it writes
+    stream_key: str  # the shared event stream's key on the cluster
 
 
 @pytest.fixture(scope="session")
@@ -126,7 +127,8 @@ def cluster_replicas(platform: Platform, cluster_store: LocalCluster,
                               timeout=10).status_code == 202
         wait_logged(set(warm_ups), consumer_root / "data", timeout=120)
         yield ClusterReplicas([u for _, u in started], [p for p, _ in started],
-                              [root / "data" for root in roots], consumer_root / "data")
+                              [root / "data" for root in roots], consumer_root / "data",
+                              stream_key)
     finally:
         processes = [consumer, *(p for p, _ in started)]
         for proc in processes:

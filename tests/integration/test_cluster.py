@@ -79,10 +79,13 @@ def test_cluster_primary_killed_under_traffic_costs_fallbacks_only_in_the_failov
     cluster_service: ClusterReplicas, platform: Platform, cluster_store: LocalCluster
 ) -> None:
     base = cluster_service.urls[0]
-    users = [active_user(platform, rank=r) for r in range(24)]
-    keys = row_keys(users)
-    victim = cluster_store.primary_of(keys[users[0]])
-    on_victim = [u for u in users if cluster_store.primary_of(keys[u]) == victim]
+    # the worst case: the primary that holds the event stream and some users' rows
+    victim = cluster_store.primary_of(cluster_service.stream_key)
+    candidates = [active_user(platform, rank=r) for r in range(48)]
+    keys = row_keys(candidates)
+    on_victim = [u for u in candidates if cluster_store.primary_of(keys[u]) == victim]
+    users = on_victim[:8] + [u for u in candidates if u not in on_victim][:16]
+    assert on_victim, "no user's row on the stream's primary"
     items = [item["item_id"] for item in httpx.get(
         f"{base}/api/v1/recs/{users[0]}", params={"limit": 20, "type": "popular"},
         headers=platform.headers, timeout=10).json()["items"]]
@@ -113,41 +116,44 @@ def test_cluster_primary_killed_under_traffic_costs_fallbacks_only_in_the_failov
                threading.Thread(target=write)]
     for thread in threads:
         thread.start()
-    try:
-        time.sleep(1.0)
-        cluster_store.kill(victim)
-        killed = time.monotonic()
-        while True:  # until a replica serves the victim's slots
-            try:
-                if cluster_store.primary_of(keys[users[0]]) != victim:
-                    break
-            except LookupError:
-                pass
-            assert time.monotonic() - killed < 30, "no replica took over"
-            time.sleep(0.02)
-        promoted = time.monotonic()
-        time.sleep(3.0)
+    try:  # the victim comes back as a replica for the tests that follow, whatever fails
+        try:
+            time.sleep(1.0)
+            cluster_store.kill(victim)
+            killed = time.monotonic()
+            while True:  # until a replica serves the victim's slots
+                try:
+                    if cluster_store.primary_of(keys[users[0]]) != victim:
+                        break
+                except LookupError:
+                    pass
+                assert time.monotonic() - killed < 30, "no replica took over"
+                time.sleep(0.02)
+            promoted = time.monotonic()
+            time.sleep(3.0)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=30)
+        statuses = {status for _, status, _ in answers} | {status for _, status, _ in posts}
+        fallbacks = [at for at, _, fallback in answers if fallback]
+        settled = [fallback for at, _, fallback in answers if at > promoted + 1.0]
+        print(f"\nfailover window {promoted - killed:.2f} s; {len(answers)} answers, "
+              f"{len(fallbacks)} fallbacks (within {max(fallbacks, default=killed) - killed:.2f} s "
+              f"of the kill); {len(posts)} events posted; statuses {sorted(statuses)}")
+        assert statuses <= {200, 202}, "a request failed during the failover"
+        assert all(killed <= at <= promoted + 1.0 for at in fallbacks)
+        assert settled and not any(settled)
+        # every accepted event reaches the log through the stream (an append that failed during
+        # the failover waits in the service's outbox and is appended once the slot is served)
+        accepted = {event_id for _, status, event_id in posts if status == 202}
+        assert accepted
+        wait_logged(accepted, cluster_service.log_dir)
+        assert not any((cluster_service.service_dirs[0] / "events" / "outbox").rglob("*.jsonl"))
     finally:
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=30)
-    statuses = {status for _, status, _ in answers} | {status for _, status, _ in posts}
-    fallbacks = [at for at, _, fallback in answers if fallback]
-    settled = [fallback for at, _, fallback in answers if at > promoted + 1.0]
-    print(f"\nfailover window {promoted - killed:.2f} s; {len(answers)} answers, "
-          f"{len(fallbacks)} fallbacks (within {max(fallbacks, default=killed) - killed:.2f} s "
-          f"of the kill); {len(posts)} events posted; statuses {sorted(statuses)}")
-    assert statuses <= {200, 202}, "a request failed during the failover"
-    assert all(killed <= at <= promoted + 1.0 for at in fallbacks)
-    assert settled and not any(settled)
-    # every accepted event reaches the log through the stream (an append that failed during
-    # the failover waits in the service's outbox and is appended once the slot is served)
-    accepted = {event_id for _, status, event_id in posts if status == 202}
-    assert accepted
-    wait_logged(accepted, cluster_service.log_dir)
-    assert not any((cluster_service.service_dirs[0] / "events" / "outbox").rglob("*.jsonl"))
-    cluster_store.restart(victim)  # back as a replica, for the tests that follow
-    deadline = time.monotonic() + 30
-    while not cluster_store.healthy():
-        assert time.monotonic() < deadline, "the killed primary did not rejoin"
-        time.sleep(0.1)
+        if victim not in cluster_store.live_ports():
+            cluster_store.restart(victim)
+        deadline = time.monotonic() + 30
+        while not cluster_store.healthy():
+            assert time.monotonic() < deadline, "the killed primary did not rejoin"
+            time.sleep(0.1)
