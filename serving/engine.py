@@ -22,9 +22,16 @@ import numpy as np
 from feast import FeatureStore
 
 from recsys.features.item_table import ItemTable
-from recsys.features.names import RANKER_SERVICE, RECENT_ITEMS, SEEN_ITEMS, USER_CONTEXT_SERVICE
+from recsys.features.names import (
+    AFFINITY,
+    RANKER_SERVICE,
+    RECENT_ITEMS,
+    SEEN_ITEMS,
+    USER_CONTEXT_SERVICE,
+)
 from recsys.features.online_reader import EntityFeatureReader
 from recsys.features.reads import entity_feature_refs
+from recsys.models.reasons import POPULAR, Reason, ReasonFinder
 from recsys.models.recommender import Recommender
 from recsys.models.retrieval import CandidateRetriever
 from recsys.models.scoring import CandidateScorer
@@ -34,6 +41,8 @@ from serving.reranking import rerank
 from serving.schemas import RecommendResponse
 
 logger = logging.getLogger(__name__)
+
+_POPULAR = Reason("popular right now", POPULAR)
 
 
 @dataclass(frozen=True)
@@ -53,12 +62,13 @@ class Query:
     experiment_id: str | None = None
     arm: str | None = None
     shuffle: bool = False  # rank at random (an experiment's deliberately broken variant)
+    explain: bool = False  # add the ranker's top feature contributions to each item
 
     def cache_key(self, model_version: str) -> str:
         cats = ",".join(sorted(self.categories))
         return (f"{model_version}:{self.kind}:{self.n}:{cats}:{self.max_price}:"
                 f"{self.diversity}:{self.max_per_category}:{self.experiment_id}:{self.arm}"
-                f"{':shuffle' if self.shuffle else ''}")
+                f"{':shuffle' if self.shuffle else ''}{':explain' if self.explain else ''}")
 
 
 @dataclass
@@ -82,6 +92,7 @@ class Engine:
         self.retriever = CandidateRetriever(self.recommender.candidates, self.items,
                                             self.approximate_from)
         self.scorer = CandidateScorer(self.recommender, self.items, self.compiled_dir)
+        self.reasons = ReasonFinder(self.recommender.candidates, self.items)
         popular = self.items.positions(self.recommender.popular_items(500))
         self._popular = popular[popular >= 0]
         # What a response states of an item, as Python objects, built once per item table
@@ -104,19 +115,20 @@ class Engine:
             return self._fallback(query, np.empty(0, np.int64), [], "online store unavailable",
                                   start)
         recent = list(user.get(RECENT_ITEMS) or [])
-        seen = self.items.positions(list(user.get(SEEN_ITEMS) or []) + recent)
+        history = recent + list(user.get(SEEN_ITEMS) or [])  # most recent first
+        seen = self.items.positions(history)
         if query.kind == "popular":
-            return self._fallback(query, seen, recent, None, start)
+            return self._fallback(query, seen, None, start)
         with stage("candidates", timings):
             candidates = self.retriever.retrieve(query.user_id)
             if not len(candidates) and recent:  # a new user: what their session viewed
                 candidates = self.retriever.retrieve_session(recent)
         if not len(candidates):
-            return self._fallback(query, seen, recent, "unknown user", start)
+            return self._fallback(query, seen, "unknown user", start)
         with stage("filter", timings):
             candidates = candidates.subset(self._allowed(candidates.rows, seen, query))
         if not len(candidates):
-            return self._fallback(query, seen, recent, "no candidate passes the filters", start)
+            return self._fallback(query, seen, "no candidate passes the filters", start)
         with stage("rank", timings):
             scores = self.scorer.score(candidates, user)
             if query.shuffle:
@@ -125,8 +137,12 @@ class Engine:
             picked = rerank(self.items, candidates.rows, scores, query.n, query.diversity,
                             query.max_per_category)
         with stage("explain", timings):  # reasons and the response model
-            rows = candidates.rows[picked]
-            return self._response(query, rows, scores[picked], recent, start)
+            listed = candidates.subset(picked)
+            reasons = self.reasons.explain(query.user_id, listed.rows, listed.columns,
+                                           history, user.get(AFFINITY))
+            contributions = self.scorer.contributions(listed, user) if query.explain else None
+            return self._response(query, listed.rows, scores[picked], reasons, start,
+                                  contributions=contributions)
 
     def _user_features(self, user_id: str) -> dict[str, object] | None:
         """Every user feature of the ranker and context services in one online read."""
@@ -153,52 +169,35 @@ class Engine:
                                 bool, len(rows))
         return keep
 
-    def _fallback(self, query: Query, seen: np.ndarray, recent: list[str], why: str | None,
+    def _fallback(self, query: Query, seen: np.ndarray, why: str | None,
                   start: float) -> RecommendResponse:
         if why is not None:
             FALLBACKS.labels(reason=why).inc()
         rows = self._popular[self._allowed(self._popular, seen, query)][:query.n]
         scores = np.arange(len(self._popular), len(self._popular) - len(rows), -1, dtype=float)
-        return self._response(query, rows, scores, recent, start, fallback_reason=why,
-                              reason="popular right now")
+        reasons = [_POPULAR] * len(rows)
+        return self._response(query, rows, scores, reasons, start, fallback_reason=why)
 
-    def _response(self, query: Query, rows: np.ndarray, scores: np.ndarray, recent: list[str],
-                  start: float, fallback_reason: str | None = None,
-                  reason: str | None = None) -> RecommendResponse:
+    def _response(self, query: Query, rows: np.ndarray, scores: np.ndarray,
+                  reasons: list[Reason], start: float, fallback_reason: str | None = None,
+                  contributions: list[list[dict[str, object]]] | None = None,
+                  ) -> RecommendResponse:
         items = self.items
-        reasons = [reason] * len(rows) if reason else self._reasons(rows, recent)
+        explained = contributions or [None] * len(rows)
         # one validation of plain values (in pydantic-core), not a model per item
         return RecommendResponse.model_validate({
             "user_id": query.user_id,
             "items": [
                 {"item_id": self._item_ids[r], "score": s, "title": items.titles[r],
-                 "categories": items.categories[r], "price": self._prices[r], "reason": why}
-                for r, s, why in zip(rows.tolist(), np.asarray(scores, dtype=float).tolist(),
-                                     reasons, strict=True)
+                 "categories": items.categories[r], "price": self._prices[r],
+                 "reason": why.text, "reason_kind": why.kind, "reason_item_id": why.item_id,
+                 "contributions": top}
+                for r, s, why, top in zip(rows.tolist(),
+                                          np.asarray(scores, dtype=float).tolist(),
+                                          reasons, explained, strict=True)
             ],
             "model_version": self.model_version,
             "fallback": fallback_reason is not None, "fallback_reason": fallback_reason,
             "experiment_id": query.experiment_id, "variant": query.arm,
             "latency_ms": round((time.perf_counter() - start) * 1000, 3),
         })
-
-    def _reasons(self, rows: np.ndarray, recent: list[str]) -> list[str]:
-        """"Because you interacted with X" for the most similar recent item, else the top
-        category of the item."""
-        items = self.items
-        history = items.positions(recent)
-        history = history[history >= 0]
-        history = history[items.has_vector[history]]
-        best = None
-        if history.size and len(rows):
-            best = history[np.argmax(items.vectors[rows] @ items.vectors[history].T, axis=1)]
-        out = []
-        for i, row in enumerate(rows.tolist()):
-            if best is not None and items.has_vector[row]:
-                title = items.titles[best[i]] or items.ids[best[i]]
-                out.append(f"because you interacted with {title}")
-            elif items.primary_category[row]:
-                out.append(f"popular in {items.primary_category[row]}")
-            else:
-                out.append("popular right now")
-        return out

@@ -65,9 +65,11 @@ _RESPONSE_EXAMPLE = {
     "items": [
         {"item_id": "i218", "score": 1.734, "title": "Item 218 (drama)",
          "categories": ["drama", "romance"], "price": 12.99,
-         "reason": "because you interacted with Item 17 (drama)"},
+         "reason": "because you interacted with Item 17 (drama)", "reason_kind": "seed_item",
+         "reason_item_id": "i17"},
         {"item_id": "i40", "score": 1.512, "title": "Item 40 (comedy)",
-         "categories": ["comedy"], "price": 8.5, "reason": "popular in comedy"},
+         "categories": ["comedy"], "price": 8.5, "reason": "matches your interest in comedy",
+         "reason_kind": "category"},
     ],
     "model_version": "3", "fallback": False, "fallback_reason": None, "cached": False,
     "experiment_id": None, "variant": None, "latency_ms": 1.21,

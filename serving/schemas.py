@@ -39,6 +39,17 @@ class RecommendRequest(BaseModel):
     max_per_category: int | None = Field(
         default=None, ge=0, description="Cap per primary category (0: none)."
     )
+    explain: bool = Field(
+        default=False, description="Add the ranker's top feature contributions to each item."
+    )
+
+
+class FeatureContribution(BaseModel):
+    """One ranker input's share of an item's score (LightGBM ``pred_contrib``)."""
+
+    feature: str
+    value: float | None = Field(description="The input's value (None: missing).")
+    contribution: float = Field(description="Its SHAP contribution, in ranker-score units.")
 
 
 class RecommendedItem(BaseModel):
@@ -48,6 +59,13 @@ class RecommendedItem(BaseModel):
     categories: list[str] = []
     price: float | None = None
     reason: str
+    reason_kind: str = Field(
+        default="popular", description="What the reason comes from: `seed_item` (the history "
+        "item that drove its item-to-item score), `similar_item` (the history item closest in "
+        "the model's space), `category` (the user's category affinity) or `popular`.")
+    reason_item_id: str | None = Field(default=None, description="The item the reason names.")
+    contributions: list[FeatureContribution] | None = Field(
+        default=None, description="The ranker's top feature contributions (with `explain`).")
 
 
 class RecommendResponse(BaseModel):

@@ -184,7 +184,7 @@ class RecommendationService:
     def query(self, user_id: str, n: int, kind: str = "personalized",
               filters: RecommendFilters | None = None, diversity: float | None = None,
               max_per_category: int | None = None,
-              experiment_id: str | None = None) -> request_path.Query:
+              experiment_id: str | None = None, explain: bool = False) -> request_path.Query:
         filters = filters or RecommendFilters()
         return request_path.Query(
             user_id=user_id, n=n, kind=kind, categories=frozenset(filters.categories or ()),
@@ -192,7 +192,7 @@ class RecommendationService:
             diversity=self.serving.diversity if diversity is None else diversity,
             max_per_category=(self.serving.max_per_category if max_per_category is None
                               else max_per_category),
-            experiment_id=experiment_id,
+            experiment_id=experiment_id, explain=explain,
         )
 
     @bentoml.api(route="/recommend")
@@ -205,10 +205,13 @@ class RecommendationService:
         diversity: Annotated[float | None, Field(ge=0, le=1)] = None,
         max_per_category: Annotated[int | None, Field(ge=0)] = None,
         experiment_id: Annotated[str | None, Field(max_length=128)] = None,
+        explain: bool = False,
     ) -> RecommendResponse:
-        """Top ``num_items`` for ``user_id`` (popular items, flagged, for unknown users)."""
+        """Top ``num_items`` for ``user_id`` (popular items, flagged, for unknown users);
+        ``explain`` adds the ranker's top feature contributions to each item."""
         query = self.query(user_id, num_items, filters=filters, diversity=diversity,
-                           max_per_category=max_per_category, experiment_id=experiment_id)
+                           max_per_category=max_per_category, experiment_id=experiment_id,
+                           explain=explain)
         # The body is already JSON (cached or just serialized): BentoML passes a Response
         # through, so it is not parsed back into the model only to be serialized again.
         return Response(self.answer(query), media_type="application/json")  # type: ignore[return-value]
@@ -264,9 +267,11 @@ class RecommendationService:
         category: Annotated[list[CategoryName] | None,
                             Query(max_length=MAX_CATEGORY_FILTERS)] = None,
         max_price: Annotated[float | None, Query(ge=0)] = None,
+        explain: bool = False,
     ) -> Response:
         filters = RecommendFilters(categories=category or None, max_price=max_price)
-        query = self.query(user_id, limit, type, filters, experiment_id=experiment_id)
+        query = self.query(user_id, limit, type, filters, experiment_id=experiment_id,
+                           explain=explain)
         return Response(self.answer(query), media_type="application/json")
 
     @app.post("/events", response_model=EventsResponse, status_code=202)

@@ -44,3 +44,20 @@ class CandidateScorer:
         if self.compiled is not None:
             return self.compiled.predict(X)
         return self.booster.predict(X, num_threads=1)
+
+    def contributions(self, candidates: Candidates, user: Mapping[str, object],
+                      top: int = 5) -> list[list[dict[str, object]]] | None:
+        """Each candidate's ``top`` largest feature contributions to its ranker score
+        (LightGBM's ``pred_contrib``, SHAP values in score units), largest magnitude first,
+        with the feature's value; None without a ranker."""
+        if self.booster is None or not len(candidates):
+            return None
+        X = self.matrix(candidates, user)
+        shap = self.booster.predict(X, num_threads=1, pred_contrib=True)[:, :-1]  # no bias
+        names = self.inputs.features
+        out = []
+        for x, row in zip(X, shap, strict=True):
+            order = np.argsort(-np.abs(row), kind="stable")[:top]
+            out.append([{"feature": names[j], "value": None if np.isnan(x[j]) else float(x[j]),
+                         "contribution": float(row[j])} for j in order.tolist()])
+        return out

@@ -1,0 +1,187 @@
+"""Why an item is recommended, taken from what drove its score.
+
+A reason names, in this order of preference:
+
+1. the **seed item** of an item-to-item candidate (one the item-to-item generator ranked
+   above every other personal generator): the item of the user's history (or of their
+   session) that contributes most to its score ``x_u @ W`` (the largest ``x_u[h] * W[h, j]``);
+2. else the **history item most similar** to the candidate in the model's space (cosine of
+   the ALS item factors; the user's recent items first, then the rest of what they saw):
+   ALS and the ranker's ``recent_sim_*`` features score an item by that closeness;
+3. the **category affinity** the ranker reads (``category_match``): the item's category the
+   user likes most;
+4. else the item's popularity.
+
+:class:`ReasonFinder` answers for one user's listed items on the request path; it reads only
+the fitted generators and the in-process :class:`~recsys.features.item_table.ItemTable`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from recsys.features.item_table import ItemTable
+from recsys.models.item_to_item import ItemToItemCandidates
+from recsys.models.popularity import PopularityCandidates
+from recsys.models.union import UnionCandidates
+
+SEED_ITEM = "seed_item"
+SIMILAR_ITEM = "similar_item"
+CATEGORY = "category"
+POPULAR = "popular"
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One item's reason: the sentence, its kind and the item or category it names."""
+
+    text: str
+    kind: str
+    item_id: str | None = None
+    category: str | None = None
+
+
+class ReasonFinder:
+    """Reasons for one user's recommended items.
+
+    Parameters
+    ----------
+    union
+        The recommender's fitted generators; the first item-to-item one gives seed items.
+    items
+        The catalog rows the candidates index, with the ALS item vectors.
+    """
+
+    def __init__(self, union: UnionCandidates, items: ItemTable):
+        self.items = items
+        self.item2item = next((g for g in union.generators
+                               if isinstance(g, ItemToItemCandidates)), None)
+        # the generator's column of each catalog row (-1: the generator never saw the item)
+        self._column = np.full(len(items), -1, dtype=np.int64)
+        if self.item2item is not None:
+            rows = items.positions([str(i) for i in self.item2item.interactions.item_ids])
+            known = rows >= 0
+            self._column[rows[known]] = np.flatnonzero(known)
+        # the category vocabulary of the affinity features (sorted names of the catalog's)
+        vocab = sorted({c for cats in items.categories for c in cats})
+        self._category_index = {name: i for i, name in enumerate(vocab)}
+        # the personal generators an item-to-item candidate must outrank to be its reason
+        self._rivals = [g.name for g in union.generators
+                        if g is not self.item2item and not isinstance(g, PopularityCandidates)]
+
+    def explain(self, user_id: str, rows: np.ndarray, columns: Mapping[str, np.ndarray],
+                history: Sequence[str], affinity: object) -> list[Reason]:
+        """A :class:`Reason` per catalog row of ``rows``.
+
+        ``columns`` are the candidates' generator columns aligned with ``rows`` (``<name>_rank``
+        and ``<name>_score``, NaN where the generator did not retrieve the item); ``history``
+        the user's items, most recent first (a session's items for a user the model never
+        saw); ``affinity`` the user's category affinity (Feast's ``category_affinity``, None
+        when unknown).
+        """
+        seeds = self.seed_items(user_id, rows, columns, history)  # history: a session, if new
+        seeds[~self._item_to_item_led(columns, len(rows))] = -1
+        similar = self.similar_items(rows, history)
+        out = []
+        for i, row in enumerate(rows.tolist()):
+            named = seeds[i] if seeds[i] >= 0 else similar[i]
+            if named >= 0:
+                title = self.items.titles[named] or str(self.items.ids[named])
+                out.append(Reason(f"because you interacted with {title}",
+                                  SEED_ITEM if seeds[i] >= 0 else SIMILAR_ITEM,
+                                  item_id=str(self.items.ids[named])))
+                continue
+            liked = self.liked_category(row, affinity)
+            if liked is not None:
+                out.append(Reason(f"matches your interest in {liked}", CATEGORY, category=liked))
+            elif self.items.primary_category[row]:
+                category = self.items.primary_category[row]
+                out.append(Reason(f"popular in {category}", POPULAR, category=category))
+            else:
+                out.append(Reason("popular right now", POPULAR))
+        return out
+
+    def seed_items(self, user_id: str, rows: np.ndarray, columns: Mapping[str, np.ndarray],
+                   session: Sequence[str]) -> np.ndarray:
+        """Catalog row of each candidate's seed item (-1 when the item-to-item generator did
+        not retrieve it or nothing of the history raises its score); ``session`` holds the
+        items of a user the generator never saw."""
+        out = np.full(len(rows), -1, dtype=np.int64)
+        generator = self.item2item
+        score = columns.get(f"{generator.name}_score") if generator is not None else None
+        if generator is None or score is None or not len(rows):
+            return out
+        targets = self._column[rows]
+        retrieved = np.flatnonzero(~np.isnan(score) & (targets >= 0))
+        history, weights = self._history(generator, user_id, session)
+        if not retrieved.size or not history.size:
+            return out
+        block = generator.weights[history][:, targets[retrieved]]
+        block = block.toarray() if sp.issparse(block) else np.asarray(block)
+        contribution = weights[:, None] * block
+        best = contribution.argmax(axis=0)
+        lifts = contribution[best, np.arange(len(retrieved))] > 0
+        seed_rows = self.items.positions(
+            [str(i) for i in generator.interactions.item_ids[history[best]]])
+        out[retrieved[lifts]] = seed_rows[lifts]
+        out[out == rows] = -1  # never "because of itself"
+        return out
+
+    def similar_items(self, rows: np.ndarray, history: Sequence[str]) -> np.ndarray:
+        """Catalog row of the history item most similar to each candidate in the ALS space,
+        the earliest in ``history`` among equals (-1 without an embedding on either side or
+        when none is similar at all)."""
+        items = self.items
+        out = np.full(len(rows), -1, dtype=np.int64)
+        history = items.positions(list(history))
+        history = history[history >= 0]
+        history = history[items.has_vector[history]]
+        if not history.size or not len(rows):
+            return out
+        sims = items.vectors[rows] @ items.vectors[history].T
+        sims[rows[:, None] == history[None, :]] = -np.inf
+        best = sims.argmax(axis=1)
+        ok = items.has_vector[rows] & (sims[np.arange(len(rows)), best] > 0)
+        out[ok] = history[best[ok]]
+        return out
+
+    def liked_category(self, row: int, affinity: object) -> str | None:
+        """The item's category with the user's highest affinity (None when none is liked)."""
+        if affinity is None:
+            return None
+        aff = np.asarray(affinity, dtype=np.float64)
+        best, best_value = None, 0.0
+        for name in self.items.categories[row]:
+            index = self._category_index.get(name, -1)
+            if 0 <= index < len(aff) and aff[index] > best_value:
+                best, best_value = name, float(aff[index])
+        return best
+
+    def _item_to_item_led(self, columns: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+        """Items the item-to-item generator ranked above every rival personal generator."""
+        if self.item2item is None or f"{self.item2item.name}_rank" not in columns:
+            return np.zeros(n, dtype=bool)
+        own = columns[f"{self.item2item.name}_rank"]
+        led = ~np.isnan(columns[f"{self.item2item.name}_score"])
+        for name in self._rivals:
+            if f"{name}_rank" in columns:
+                led &= own < columns[f"{name}_rank"]
+        return led
+
+    @staticmethod
+    def _history(generator: ItemToItemCandidates, user_id: str,
+                 session: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Columns and weights of the history the generator scores the user from: their
+        training row (recency-decayed as it scores), else the session's items."""
+        row = generator.user_row(user_id)
+        if row >= 0:
+            matrix = generator.history
+            start, end = matrix.indptr[row], matrix.indptr[row + 1]
+            return matrix.indices[start:end], matrix.data[start:end].astype(np.float64)
+        cols = generator.interactions.item_indices(list(session))
+        cols = np.unique(cols[cols >= 0])
+        return cols, np.ones(len(cols))
