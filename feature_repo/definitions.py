@@ -100,6 +100,13 @@ item_stats = FeatureView(
         Field(name="age_days", dtype=Float32, description="Days since the item was created."),
         Field(name="category_ids", dtype=Array(Int64),
               description="Indices of the item's categories in the catalog vocabulary."),
+        # The item's time-of-day and device profile (recsys.features.context).
+        *[Field(name=f"share_{part}", dtype=Float32,
+                description=f"Share of the item's events in the {part} (UTC), smoothed.")
+          for part in ("night", "morning", "afternoon", "evening")],
+        *[Field(name=f"share_{device}", dtype=Float32,
+                description=f"Share of the item's events on a {device}, smoothed.")
+          for device in ("mobile", "desktop", "tablet", "tv")],
     ],
     source=item_stats_source,
     online=True,
@@ -108,8 +115,16 @@ item_stats = FeatureView(
 # Versioned feature services: bump the suffix when the list changes, never edit in place.
 ranker_v1 = FeatureService(
     name="ranker_v1",
+    features=[user_activity, user_recent, item_stats[[
+        "popularity_7d", "popularity_30d", "popularity_total", "trend", "mean_rating", "price",
+        "in_stock", "age_days", "category_ids"]]],
+    description="Features of the LightGBM ranker before the items' context profile.",
+)
+ranker_v2 = FeatureService(
+    name="ranker_v2",
     features=[user_activity, user_recent, item_stats],
-    description="Features of the LightGBM ranker, for training and serving alike.",
+    description="Features of the LightGBM ranker, for training and serving alike; the "
+                "request's context (recsys.features.context) joins them at ranking time.",
 )
 user_context_v1 = FeatureService(
     name="user_context_v1",

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from feast import FeatureStore
 
+from recsys.features.context import cache_part
 from recsys.features.item_table import ItemTable
 from recsys.features.names import (
     AFFINITY,
@@ -63,12 +64,15 @@ class Query:
     arm: str | None = None
     shuffle: bool = False  # rank at random (an experiment's deliberately broken variant)
     explain: bool = False  # add the ranker's top feature contributions to each item
+    # the request's context inputs (recsys.features.context.request_context), as pairs
+    context: tuple[tuple[str, float], ...] = ()
 
     def cache_key(self, model_version: str) -> str:
         cats = ",".join(sorted(self.categories))
         return (f"{model_version}:{self.kind}:{self.n}:{cats}:{self.max_price}:"
                 f"{self.diversity}:{self.max_per_category}:{self.experiment_id}:{self.arm}"
-                f"{':shuffle' if self.shuffle else ''}{':explain' if self.explain else ''}")
+                f"{':shuffle' if self.shuffle else ''}{':explain' if self.explain else ''}"
+                f":{cache_part(dict(self.context))}")
 
 
 @dataclass
@@ -130,7 +134,8 @@ class Engine:
         if not len(candidates):
             return self._fallback(query, seen, "no candidate passes the filters", start)
         with stage("rank", timings):
-            scores = self.scorer.score(candidates, user)
+            context = dict(query.context)
+            scores = self.scorer.score(candidates, user, context)
             if query.shuffle:
                 scores = np.random.default_rng().random(len(scores))
         with stage("rerank", timings):
@@ -140,7 +145,8 @@ class Engine:
             listed = candidates.subset(picked)
             reasons = self.reasons.explain(query.user_id, listed.rows, listed.columns,
                                            history, user.get(AFFINITY))
-            contributions = self.scorer.contributions(listed, user) if query.explain else None
+            contributions = (self.scorer.contributions(listed, user, context) if query.explain
+                             else None)
             return self._response(query, listed.rows, scores[picked], reasons, start,
                                   contributions=contributions)
 

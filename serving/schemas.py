@@ -30,7 +30,8 @@ class RecommendRequest(BaseModel):
     user_id: str = Field(min_length=1, max_length=128)
     num_items: int = Field(default=10, ge=1, le=100)
     context: Context = Field(
-        default_factory=dict, description="Device, page, session, ... (logged, not ranked on)."
+        default_factory=dict, description="Device, page, session, ...: `device`, `timestamp` "
+        "(else the time of the request), `hour` and `weekday` (UTC) are ranked on."
     )
     filters: RecommendFilters | None = None
     diversity: float | None = Field(

@@ -21,6 +21,7 @@ from recsys.events.event_log import EventLog
 from recsys.events.impressions import ImpressionLog
 from recsys.events.schema import Context, EventBatch, Identifier
 from recsys.events.stream import open_event_stream
+from recsys.features.context import request_context
 from recsys.features.names import RECENT_ITEMS, feature_ref
 from recsys.features.online_reader import EntityFeatureReader
 from recsys.platform.redis_server import REDIS_ERRORS, resolve_redis
@@ -184,15 +185,17 @@ class RecommendationService:
     def query(self, user_id: str, n: int, kind: str = "personalized",
               filters: RecommendFilters | None = None, diversity: float | None = None,
               max_per_category: int | None = None,
-              experiment_id: str | None = None, explain: bool = False) -> request_path.Query:
+              experiment_id: str | None = None, explain: bool = False,
+              context: Context | None = None) -> request_path.Query:
         filters = filters or RecommendFilters()
+        moment = request_context(context or {})
         return request_path.Query(
             user_id=user_id, n=n, kind=kind, categories=frozenset(filters.categories or ()),
             max_price=filters.max_price,
             diversity=self.serving.diversity if diversity is None else diversity,
             max_per_category=(self.serving.max_per_category if max_per_category is None
                               else max_per_category),
-            experiment_id=experiment_id, explain=explain,
+            experiment_id=experiment_id, explain=explain, context=tuple(moment.items()),
         )
 
     @bentoml.api(route="/recommend")
@@ -211,7 +214,7 @@ class RecommendationService:
         ``explain`` adds the ranker's top feature contributions to each item."""
         query = self.query(user_id, num_items, filters=filters, diversity=diversity,
                            max_per_category=max_per_category, experiment_id=experiment_id,
-                           explain=explain)
+                           explain=explain, context=context)
         # The body is already JSON (cached or just serialized): BentoML passes a Response
         # through, so it is not parsed back into the model only to be serialized again.
         return Response(self.answer(query), media_type="application/json")  # type: ignore[return-value]
@@ -268,10 +271,11 @@ class RecommendationService:
                             Query(max_length=MAX_CATEGORY_FILTERS)] = None,
         max_price: Annotated[float | None, Query(ge=0)] = None,
         explain: bool = False,
+        device: Annotated[str | None, Query(max_length=64)] = None,
     ) -> Response:
         filters = RecommendFilters(categories=category or None, max_price=max_price)
         query = self.query(user_id, limit, type, filters, experiment_id=experiment_id,
-                           explain=explain)
+                           explain=explain, context={"device": device} if device else None)
         return Response(self.answer(query), media_type="application/json")
 
     @app.post("/events", response_model=EventsResponse, status_code=202)

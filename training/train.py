@@ -21,9 +21,15 @@ from feast import FeatureStore
 
 from recsys.evaluation.windows import Windows, before, between, time_windows
 from recsys.events.catalog import complete_catalog
+from recsys.features.context import (
+    CONTEXT_FEATURES,
+    context_columns,
+    daypart_of,
+    event_devices,
+)
 from recsys.features.interactions import to_interactions
 from recsys.features.names import RANKER_SERVICE
-from recsys.features.ranker_inputs import feature_matrix
+from recsys.features.ranker_inputs import CONTEXT_DERIVED, feature_matrix
 from recsys.models.ranker import Ranker, RankerParams
 from recsys.models.recommender import CandidateParams, Recommender, build_candidates
 from recsys.models.union import UnionCandidates
@@ -79,7 +85,7 @@ def training_data(events: pd.DataFrame, catalog: pd.DataFrame,
     """Interactions of validated ``events``, cut by time into base, label and holdout; the
     catalog gains the items of the events it lacks (:func:`~recsys.events.catalog.
     complete_catalog`), so every item the models know is served and featured."""
-    interactions = to_interactions(events)
+    interactions = with_devices(to_interactions(events), events)
     windows = time_windows(interactions, config.holdout_fraction, config.label_fraction)
     return TrainingData(interactions, complete_catalog(catalog, events), windows, config)
 
@@ -92,17 +98,56 @@ class TrainedRanker:
     stats: dict[str, float]
 
 
+def with_devices(interactions: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
+    """``interactions`` with the ``device`` of each pair's last event (None: not given)."""
+    if "context" not in events:
+        return interactions.assign(device=None)
+    last = (events.assign(device=event_devices(events["context"]))
+            .sort_values("timestamp", kind="stable")
+            .groupby(["user_id", "item_id"], sort=False, observed=True)["device"].last())
+    keys = pd.MultiIndex.from_frame(interactions[["user_id", "item_id"]])
+    return interactions.assign(device=last.reindex(keys).to_numpy())
+
+
+def context_lists(frame: pd.DataFrame, labels: pd.DataFrame
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The candidate lists and labels with a ``list_id`` per list.
+
+    Each user's candidates form one list without context (``list_id`` = the user, every
+    label theirs) and, when the labels carry timestamps, one more per part of the day in
+    which the user chose items: its labels are those choices, its context
+    (:func:`recsys.features.context.context_columns`) the moment and device of the first.
+    The ranker thus learns what users choose at which time and on which device, and to rank
+    without a context too.
+    """
+    unknown = np.full(len(frame), np.nan, dtype=np.float32)  # the dtype of context_columns
+    plain = frame.assign(list_id=frame["user_id"], **dict.fromkeys(CONTEXT_FEATURES, unknown))
+    labels = labels.assign(list_id=labels["user_id"])
+    if "timestamp" not in labels or labels.empty:
+        return plain, labels
+    timed = labels.assign(list_id=labels["user_id"].astype(str) + "@" + pd.Series(
+        daypart_of(labels["timestamp"].dt.hour.to_numpy()), index=labels.index).astype(str))
+    first = timed.sort_values("timestamp", kind="stable").groupby("list_id", sort=True).first()
+    devices = first["device"] if "device" in first else [None] * len(first)
+    moments = pd.DataFrame({"list_id": first.index, "user_id": first["user_id"].to_numpy(),
+                            **context_columns(first["timestamp"], devices)})
+    contextual = frame.merge(moments, on="user_id", how="inner")
+    return (pd.concat([plain, contextual], ignore_index=True),
+            pd.concat([labels, timed], ignore_index=True))
+
+
 def _relevance(frame: pd.DataFrame, future: pd.DataFrame) -> np.ndarray:
     """Graded relevance: 0 not chosen, 1 interacted, 2 strongly (weight of a purchase+)."""
-    weights = future.groupby(["user_id", "item_id"])["weight"].sum()
-    keys = pd.MultiIndex.from_frame(frame[["user_id", "item_id"]])
+    weights = future.groupby(["list_id", "item_id"])["weight"].sum()
+    keys = pd.MultiIndex.from_frame(frame[["list_id", "item_id"]])
     w = weights.reindex(keys).fillna(0.0).to_numpy()
     return np.where(w >= 5.0, 2, np.where(w > 0, 1, 0)).astype(np.int32)
 
 
 @dataclass(frozen=True)
 class RankerLists:
-    """Labelled candidate lists, one contiguous group of rows per user.
+    """Labelled candidate lists, one contiguous group of rows per list (a user's lists
+    together).
 
     Attributes
     ----------
@@ -114,17 +159,24 @@ class RankerLists:
         User of each row.
     stats
         Sizes and candidate recall, for logging.
+    lists
+        List of each row (:func:`context_lists`); the user when None.
     """
 
     X: pd.DataFrame
     relevance: np.ndarray
     users: np.ndarray
     stats: dict[str, float]
+    lists: np.ndarray | None = None
+
+    @property
+    def list_ids(self) -> np.ndarray:
+        return self.users if self.lists is None else self.lists
 
     def part(self, mask: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
         """``(X, relevance, group sizes)`` of the rows in ``mask`` (whole users only)."""
-        users = self.users[mask]
-        groups = pd.Series(users).groupby(users, sort=False).size().to_numpy()
+        lists = self.list_ids[mask]
+        groups = pd.Series(lists).groupby(lists, sort=False).size().to_numpy()
         return self.X[mask], self.relevance[mask], groups
 
 
@@ -143,22 +195,30 @@ def ranker_lists(
     if len(users) > config.max_ranker_users:
         users = sorted(rng.choice(users, config.max_ranker_users, replace=False).tolist())
     frame = candidates.featured_candidates(users, store, as_of, config.feature_service)
-    frame["relevance"] = _relevance(frame, label_interactions)
-    useful = frame.groupby("user_id")["relevance"].transform("max") > 0
-    frame = frame[useful].sort_values("user_id", kind="stable").reset_index(drop=True)
+    frame, labels = context_lists(frame, label_interactions)
+    frame["relevance"] = _relevance(frame, labels)
+    useful = frame.groupby("list_id")["relevance"].transform("max") > 0
+    frame = frame[useful].sort_values(["user_id", "list_id"], kind="stable").reset_index(drop=True)
     stats = {
         "ranker_users": float(frame["user_id"].nunique()),
+        "ranker_lists": float(frame["list_id"].nunique()),
         "ranker_rows": float(len(frame)),
         "ranker_positive_share": float((frame["relevance"] > 0).mean()),
         "candidate_recall": float(
-            (frame["relevance"] > 0).sum() / max(len(label_interactions), 1)
+            (frame.loc[frame["list_id"] == frame["user_id"], "relevance"] > 0).sum()
+            / max(len(label_interactions), 1)
         ),
     }
+    X = feature_matrix(frame.drop(columns="relevance"), item_vectors)
+    if labels["list_id"].nunique() == label_interactions["user_id"].nunique():
+        unknown = [*CONTEXT_FEATURES, *CONTEXT_DERIVED]  # no context to learn from
+        X = X.drop(columns=[c for c in unknown if c in X])
     return RankerLists(
-        X=feature_matrix(frame.drop(columns="relevance"), item_vectors),
+        X=X,
         relevance=frame["relevance"].to_numpy(),
         users=frame["user_id"].to_numpy(),
         stats=stats,
+        lists=frame["list_id"].to_numpy(),
     )
 
 

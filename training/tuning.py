@@ -227,10 +227,10 @@ def tune_ranker(lists: RankerLists, base: RankerParams) -> tuple[Ranker, list[Tr
 
 
 def list_ndcg(lists: RankerLists, scores: np.ndarray, k: int = 10) -> float:
-    """Mean NDCG@k over the users of ``lists`` with each user's candidates ordered by
+    """Mean NDCG@k over the lists of ``lists`` with each list's candidates ordered by
     ``scores`` (NaN last): LightGBM's ``ndcg@k`` of the ranker's cross-validation, for any
     order."""
-    frame = pd.DataFrame({"user": lists.users, "relevance": lists.relevance.astype(float),
+    frame = pd.DataFrame({"user": lists.list_ids, "relevance": lists.relevance.astype(float),
                           "score": np.nan_to_num(np.asarray(scores, float), nan=-np.inf)})
 
     def dcg(order: list[str]) -> pd.Series:

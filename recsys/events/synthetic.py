@@ -48,10 +48,16 @@ class WorldConfig:
     end: datetime | None = None
     seed: int = 42
     sessions_per_user: float = 8.0
+    #: How far the time of day moves taste: items whose main category has an odd index gain
+    #: this share of their appeal and match in the evening and night (18:00-06:00 UTC) and
+    #: lose it by day, the others the reverse (0: no effect; below 1).
+    evening_taste: float = 0.0
 
     def __post_init__(self) -> None:
         if min(self.n_users, self.n_items, self.days) < 1 or self.sessions_per_user <= 0:
             raise ValueError(f"world sizes must be positive: {self}")
+        if not 0 <= self.evening_taste < 1:
+            raise ValueError(f"evening_taste must be in [0, 1), got {self.evening_taste}")
         if not 2 <= self.n_categories <= len(CATEGORY_NAMES):
             raise ValueError(f"n_categories must be in [2, {len(CATEGORY_NAMES)}]")
         if self.end is not None and self.end.tzinfo is None:
@@ -88,7 +94,8 @@ class World:
         self._items = pd.Index(self.items["item_id"])
         self._match = _taste_match(self.user_taste, self.item_categories)
 
-    def preference(self, user_ids: object, item_ids: object) -> np.ndarray:
+    def preference(self, user_ids: object, item_ids: object,
+                   hour: float | None = None) -> np.ndarray:
         """True probability that each user engages with each item when shown it.
 
         Parameters
@@ -96,6 +103,9 @@ class World:
         user_ids, item_ids : array-like of str
             Ids as in the frames, broadcast with numpy rules (``users[:, None]`` with
             ``items[None, :]`` gives a user x item matrix).
+        hour : float, optional
+            UTC hour of the showing; matters when ``config.evening_taste`` is set (None:
+            the day's average).
 
         Returns
         -------
@@ -104,7 +114,11 @@ class World:
         """
         users, items = np.broadcast_arrays(np.asarray(user_ids), np.asarray(item_ids))
         u, i = _lookup(self._users, users, "user"), _lookup(self._items, items, "item")
-        return _preference(self._match[u, i], self.item_quality[i]).reshape(users.shape)
+        match = self._match[u, i]
+        if hour is not None:
+            match = match * _time_factor(self.item_categories.argmax(axis=1)[i],
+                                         np.full(i.shape, hour), self.config.evening_taste)
+        return _preference(match, self.item_quality[i]).reshape(users.shape)
 
 
 def generate_world(cfg: WorldConfig | None = None) -> World:
@@ -158,10 +172,21 @@ def generate_world(cfg: WorldConfig | None = None) -> World:
     view_user = session_user[view_session]
     match = _taste_match(taste, item_cats)
     appeal = popularity * np.exp(0.5 * quality)
-    view_item = _choose_items(rng, view_user, view_ts, match, appeal, created)
+    view_hour = (view_ts % _DAY) / 3600.0  # the window starts at a UTC midnight
+    view_item = np.empty(len(view_user), dtype=np.int64)
+    parts = (False, True) if cfg.evening_taste else (None,)  # None: one draw for every view
+    for evening in parts:  # the appeal of each part of the day
+        views = (np.arange(len(view_user)) if evening is None
+                 else np.flatnonzero(_is_evening(view_hour) == evening))
+        hour = np.full(n_i, 20.0 if evening else 12.0)  # (no tilt without a shift)
+        tilt = _time_factor(primary, hour, cfg.evening_taste)
+        view_item[views] = _choose_items(rng, view_user[views], view_ts[views], match * tilt,
+                                         appeal * tilt, created)
 
     n_v = len(view_item)
-    pref = _preference(match[view_user, view_item], quality[view_item])
+    pref = _preference(match[view_user, view_item]
+                       * _time_factor(primary[view_item], view_hour, cfg.evening_taste),
+                       quality[view_item])
     click = rng.random(n_v) < 0.8 * pref
     cart = click & (rng.random(n_v) < 0.05 + 0.4 * pref)
     buy = cart & (rng.random(n_v) < 0.3 + 0.4 * pref)
@@ -241,6 +266,16 @@ def _users(rng: np.random.Generator, n_users: int, n_cat: int) -> tuple[pd.DataF
 def _taste_match(taste: np.ndarray, item_cats: np.ndarray) -> np.ndarray:
     """(n_users, n_items): 1 for an indifferent user, up to n_categories for a perfect fit."""
     return taste.shape[1] * (taste @ item_cats.T)
+
+
+def _is_evening(hour: np.ndarray) -> np.ndarray:
+    return (hour >= 18) | (hour < 6)
+
+
+def _time_factor(primary: np.ndarray, hour: np.ndarray, strength: float) -> np.ndarray:
+    """Multiplier of an item's appeal and match at a UTC hour (see ``evening_taste``)."""
+    favoured = (primary % 2 == 1) == _is_evening(hour)
+    return np.where(favoured, 1.0 + strength, 1.0 - strength)
 
 
 def _preference(match: np.ndarray, quality: np.ndarray) -> np.ndarray:

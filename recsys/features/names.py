@@ -11,6 +11,7 @@ from __future__ import annotations
 from feast import FeatureView
 
 from feature_repo import definitions as repo
+from recsys.features.context import DAYPARTS, DEVICES
 
 
 def full_name(view: FeatureView, feature: str) -> str:
@@ -32,10 +33,13 @@ CATEGORY_IDS = full_name(repo.item_stats, "category_ids")
 #: The user's latest items, most recent first (``user_recent``, pushed in real time).
 RECENT_ITEMS = full_name(repo.user_recent, "recent_items")
 RECENT_COUNT = full_name(repo.user_recent, "recent_event_count")
+#: The item's share of events in each part of the day and on each device (its context profile).
+DAYPART_SHARES = tuple(full_name(repo.item_stats, f"share_{part}") for part in DAYPARTS)
+DEVICE_SHARES = tuple(full_name(repo.item_stats, f"share_{device}") for device in DEVICES)
 #: Every item the user interacted with (``user_history``), for filtering.
 SEEN_ITEMS = full_name(repo.user_history, "seen_items")
 
-RANKER_SERVICE = repo.ranker_v1.name
+RANKER_SERVICE = repo.ranker_v2.name
 USER_CONTEXT_SERVICE = repo.user_context_v1.name
 RECENT_PUSH_SOURCE = repo.user_recent_push.name
 

@@ -3,10 +3,13 @@
 The ranker reads, for each (user, item) candidate: every scalar feature of the Feast
 FeatureService (full names, ``view__feature``), the candidate generators' scores and ranks,
 and features derived from Feast arrays: ``category_match`` (:func:`category_match`) and
-``recent_sim_mean`` / ``recent_sim_max`` (:func:`recent_similarity`). Training builds them over
-a frame of many users (:func:`feature_matrix`), the service over one user's candidates
-(:class:`OnlineInputs`); both call the same two functions per user, and the model stores the
-column order it was trained on.
+``recent_sim_mean`` / ``recent_sim_max`` (:func:`recent_similarity`); the context of the list
+(``context_hour``, ``context_weekday``, ``context_device``: :mod:`recsys.features.context`) and
+the item's share of events in that part of the day and on that device (``daypart_share``,
+``device_share``: :func:`context_shares`). Training builds them over a frame of many users'
+lists (:func:`feature_matrix`; the context columns come with each list), the service over one
+user's candidates and the request's context (:class:`OnlineInputs`); both call the same
+functions, and the model stores the column order it was trained on.
 """
 
 from __future__ import annotations
@@ -16,11 +19,38 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from recsys.features.context import CONTEXT_DEVICE, CONTEXT_FEATURES, CONTEXT_HOUR, daypart_of
 from recsys.features.item_table import ItemTable
-from recsys.features.names import AFFINITY, CATEGORY_IDS, RECENT_ITEMS
+from recsys.features.names import (
+    AFFINITY,
+    CATEGORY_IDS,
+    DAYPART_SHARES,
+    DEVICE_SHARES,
+    RECENT_ITEMS,
+)
 
-KEYS = ("user_id", "item_id", "event_timestamp")
-DERIVED = ("category_match", "recent_sim_mean", "recent_sim_max")
+KEYS = ("user_id", "item_id", "event_timestamp", "list_id")
+CONTEXT_DERIVED = ("daypart_share", "device_share")
+DERIVED = ("category_match", "recent_sim_mean", "recent_sim_max", *CONTEXT_DERIVED)
+
+
+def context_shares(hour: np.ndarray, device: np.ndarray, dayparts: np.ndarray,
+                   devices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each candidate's share of events in the list's part of the day and on its device.
+
+    ``hour`` and ``device`` are the list's context (per candidate; NaN: unknown), ``dayparts``
+    and ``devices`` the candidates' ``(n, 4)`` share columns (:data:`DAYPART_SHARES`,
+    :data:`DEVICE_SHARES`); an unknown context or item gives NaN.
+    """
+    n = len(dayparts)
+    out = []
+    for index, shares in ((daypart_of(hour), dayparts), (device, devices)):
+        index = np.nan_to_num(np.asarray(index, dtype=np.float64), nan=-1).astype(np.int64)
+        value = np.full(n, np.nan, dtype=np.float32)
+        ok = (index >= 0) & (index < shares.shape[1])
+        value[ok] = shares[np.flatnonzero(ok), index[ok]]
+        out.append(value)
+    return out[0], out[1]
 
 
 def category_match(affinity: object, onehot: np.ndarray) -> np.ndarray:
@@ -81,6 +111,11 @@ def feature_matrix(
     """
     numeric = frame.drop(columns=[c for c in KEYS if c in frame.columns])
     numeric = numeric.select_dtypes(include=["number", "bool"]).astype(np.float32)
+    if CONTEXT_HOUR in frame and all(c in frame for c in DAYPART_SHARES + DEVICE_SHARES):
+        numeric["daypart_share"], numeric["device_share"] = context_shares(
+            frame[CONTEXT_HOUR].to_numpy(np.float64), frame[CONTEXT_DEVICE].to_numpy(np.float64),
+            frame[list(DAYPART_SHARES)].to_numpy(np.float32),
+            frame[list(DEVICE_SHARES)].to_numpy(np.float32))
     with_category = AFFINITY in frame and CATEGORY_IDS in frame
     if not with_category and RECENT_ITEMS not in frame:
         return numeric
@@ -97,7 +132,8 @@ def feature_matrix(
     has_vector = np.r_[np.ones(len(ids), bool), False]
     vector_row = np.fromiter((position.get(i, len(ids)) for i in item_ids), np.int64,
                              len(item_ids))
-    for rows in frame.groupby("user_id", sort=False).indices.values():
+    lists = "list_id" if "list_id" in frame else "user_id"
+    for rows in frame.groupby(lists, sort=False).indices.values():
         first = rows[0]
         if onehot is not None:
             match[rows] = category_match(frame[AFFINITY].iat[first], onehot[item_code[rows]])
@@ -149,13 +185,19 @@ class OnlineInputs:
         self._item_src = np.array([item_index[f] for f in features if f in item_index],
                                   dtype=np.int64)
         self._other = [(j, f) for j, f in enumerate(features)
-                       if f not in item_index and f not in DERIVED]
+                       if f not in item_index and f not in DERIVED and f not in CONTEXT_FEATURES]
+        self._context = [(j, f) for j, f in enumerate(features) if f in CONTEXT_FEATURES]
         self._derived = {f: j for j, f in enumerate(features) if f in DERIVED}
+        shares = DAYPART_SHARES + DEVICE_SHARES
+        self._shares = (np.array([item_index[f] for f in shares], dtype=np.int64)
+                        if all(f in item_index for f in shares) else None)
 
     def matrix(self, rows: np.ndarray, columns: Mapping[str, np.ndarray],
-               user: Mapping[str, object]) -> np.ndarray:
+               user: Mapping[str, object],
+               context: Mapping[str, float] | None = None) -> np.ndarray:
         """``(len(rows), n_features)`` float32 inputs of the catalog ``rows`` with candidate
-        ``columns`` for the user whose online features are ``user``."""
+        ``columns`` for the user whose online features are ``user``, in the request's
+        ``context`` (:func:`recsys.features.context.request_context`; None: unknown)."""
         items = self.items
         X = np.full((len(rows), len(self.features)), np.nan, dtype=np.float32)
         if self._item_dst.size:
@@ -168,7 +210,19 @@ class OnlineInputs:
                 value = user.get(name)
                 if isinstance(value, int | float) and not isinstance(value, bool):
                     X[:, j] = value
+        context = context or {}
+        for j, name in self._context:
+            X[:, j] = context.get(name, np.nan)
         derived = self._derived
+        if self._shares is not None and ("daypart_share" in derived or "device_share" in derived):
+            n, profile = len(rows), items.features[np.ix_(rows, self._shares)]
+            daypart, device = context_shares(
+                np.full(n, context.get(CONTEXT_HOUR, np.nan)),
+                np.full(n, context.get(CONTEXT_DEVICE, np.nan)),
+                profile[:, :len(DAYPART_SHARES)], profile[:, len(DAYPART_SHARES):])
+            for name, values in (("daypart_share", daypart), ("device_share", device)):
+                if name in derived:
+                    X[:, derived[name]] = values
         if "category_match" in derived:
             X[:, derived["category_match"]] = category_match(user.get(AFFINITY),
                                                              items.category_counts[rows])

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.events.catalog import complete_catalog
+from recsys.features.context import DAYPARTS, DEVICES, daypart_of, device_codes, event_devices
 from recsys.features.interactions import event_weights
 from recsys.features.names import (
     CATEGORY_IDS,
@@ -71,6 +72,9 @@ def _prepare(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DatetimeIndex]:
     ev = events[["user_id", "item_id", "event_type", "value", "timestamp"]].copy()
     ev["weight"] = event_weights(events)
     ev["day"] = ((ev["timestamp"].dt.floor("D") - days[0]) // pd.Timedelta(days=1)).astype(int)
+    ev["daypart"] = daypart_of(ev["timestamp"].dt.hour.to_numpy())
+    ev["device"] = (device_codes(event_devices(events["context"])) if "context" in events
+                    else np.nan)
     logger.info("features over %d days, %d events", len(days), len(ev))
     return ev, days + pd.Timedelta(days=1)
 
@@ -227,6 +231,7 @@ def _item_stats(ev: pd.DataFrame, items: pd.DataFrame, vocab: list[str],
     cat_index = {c: i for i, c in enumerate(vocab)}
     cat_ids = [np.asarray([cat_index[c] for c in cats], dtype=np.int64)
                for cats in catalog["categories"]]
+    shares = _context_shares(e, icode, (i_idx, d_idx), n_items, n_days)
     return pd.DataFrame({
         "item_id": catalog["item_id"].to_numpy()[i_idx],
         "event_timestamp": stamps[d_idx],
@@ -239,4 +244,25 @@ def _item_stats(ev: pd.DataFrame, items: pd.DataFrame, vocab: list[str],
         "in_stock": catalog["in_stock"].to_numpy(dtype=np.int64)[i_idx],
         "age_days": np.asarray(age, dtype=np.float32)[i_idx, d_idx],
         short_name(CATEGORY_IDS): [cat_ids[i] for i in i_idx],
+        **shares,
     })
+
+
+def _context_shares(e: pd.DataFrame, icode: np.ndarray, at: tuple[np.ndarray, np.ndarray],
+                    n_items: int, n_days: int) -> dict[str, np.ndarray]:
+    """``share_<daypart>`` and ``share_<device>`` of the rows ``at``: each item's events so
+    far in each part of the day (of those with a known device, on each device), smoothed by
+    one event per class so that an item without events has the even share."""
+    day = e["day"].to_numpy()
+    out: dict[str, np.ndarray] = {}
+    for classes, names in ((e["daypart"].to_numpy(), DAYPARTS),
+                           (np.nan_to_num(e["device"].to_numpy(float), nan=-1), DEVICES)):
+        counts = []
+        for k in range(len(names)):  # one item x day matrix at a time
+            mine = classes == k
+            cum = np.cumsum(_daily_matrix(icode[mine], day[mine], n_items, n_days), axis=1)
+            counts.append(cum[at])
+        total = np.sum(counts, axis=0)
+        for name, count in zip(names, counts, strict=True):
+            out[f"share_{name}"] = ((count + 1.0) / (total + len(names))).astype(np.float32)
+    return out

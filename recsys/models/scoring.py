@@ -32,27 +32,31 @@ class CandidateScorer:
             self.compiled = compile_ranker(self.booster, compiled_dir)
         self.inputs = OnlineInputs(list(ranker.features) if ranker else [], items)
 
-    def matrix(self, candidates: Candidates, user: Mapping[str, object]) -> np.ndarray:
-        """``(len(candidates), n_features)`` float32 inputs in the ranker's column order."""
-        return self.inputs.matrix(candidates.rows, candidates.columns, user)
+    def matrix(self, candidates: Candidates, user: Mapping[str, object],
+               context: Mapping[str, float] | None = None) -> np.ndarray:
+        """``(len(candidates), n_features)`` float32 inputs in the ranker's column order, in
+        the request's ``context`` (:func:`recsys.features.context.request_context`)."""
+        return self.inputs.matrix(candidates.rows, candidates.columns, user, context)
 
-    def score(self, candidates: Candidates, user: Mapping[str, object]) -> np.ndarray:
+    def score(self, candidates: Candidates, user: Mapping[str, object],
+              context: Mapping[str, float] | None = None) -> np.ndarray:
         """Ranker scores, higher is better."""
         if self.booster is None:
             return np.nan_to_num(candidates.columns["als_score"], nan=-np.inf)
-        X = self.matrix(candidates, user)
+        X = self.matrix(candidates, user, context)
         if self.compiled is not None:
             return self.compiled.predict(X)
         return self.booster.predict(X, num_threads=1)
 
     def contributions(self, candidates: Candidates, user: Mapping[str, object],
+                      context: Mapping[str, float] | None = None,
                       top: int = 5) -> list[list[dict[str, object]]] | None:
         """Each candidate's ``top`` largest feature contributions to its ranker score
         (LightGBM's ``pred_contrib``, SHAP values in score units), largest magnitude first,
         with the feature's value; None without a ranker."""
         if self.booster is None or not len(candidates):
             return None
-        X = self.matrix(candidates, user)
+        X = self.matrix(candidates, user, context)
         shap = self.booster.predict(X, num_threads=1, pred_contrib=True)[:, :-1]  # no bias
         names = self.inputs.features
         out = []

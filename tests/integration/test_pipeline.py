@@ -52,7 +52,7 @@ def test_champion_is_registered_with_ndcg_for_ranker_and_popularity(platform: Pl
     metrics = client.get_run(champion.run_id).data.metrics
     assert metrics["ranker.ndcg_at_10"] > metrics["popularity.ndcg_at_10"] > 0
     tags = client.get_run(champion.run_id).data.tags
-    assert tags["feature_service"] == "ranker_v1"
+    assert tags["feature_service"] == "ranker_v2"
     artifacts = {a.path for a in client.list_artifacts(champion.run_id)}
     assert {"ndcg_at_k.png", "evaluation.csv", "training_config.json"} <= artifacts
 
