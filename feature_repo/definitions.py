@@ -9,7 +9,7 @@ both read through them. This module only declares objects; it has no side effect
 from datetime import timedelta
 
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, PushSource
-from feast.types import Array, Float32, Int64, String
+from feast.types import Array, Bytes, Float32, Int64, String
 from feast.value_type import ValueType
 
 # Entities: string ids, as in every event.
@@ -33,6 +33,10 @@ item_stats_source = FileSource(
 )
 user_recent_source = FileSource(
     name="user_recent_source", path="data/user_recent.parquet",
+    timestamp_field="event_timestamp",
+)
+user_candidates_source = FileSource(
+    name="user_candidates_source", path="data/user_candidates.parquet",
     timestamp_field="event_timestamp",
 )
 
@@ -112,6 +116,22 @@ item_stats = FeatureView(
     online=True,
 )
 
+# Written straight to the online store by the Dagster ``candidate_lists`` asset for the
+# champion (never materialized from its source): the lists are a model's output, not data.
+user_candidates = FeatureView(
+    name="user_candidates",
+    entities=[user],
+    ttl=timedelta(days=0),
+    schema=[
+        Field(name="model_version", dtype=String,
+              description="Registered model version whose candidate generators made the list."),
+        Field(name="candidate_block", dtype=Bytes,
+              description="The merged candidates, packed (recsys.models.candidate_lists)."),
+    ],
+    source=user_candidates_source,
+    online=True,
+)
+
 # Versioned feature services: bump the suffix when the list changes, never edit in place.
 ranker_v1 = FeatureService(
     name="ranker_v1",
@@ -130,4 +150,9 @@ user_context_v1 = FeatureService(
     name="user_context_v1",
     features=[user_history, user_recent],
     description="What the service needs to filter seen items and explain recommendations.",
+)
+serving_candidates_v1 = FeatureService(
+    name="serving_candidates_v1",
+    features=[user_candidates],
+    description="Each user's candidates computed in batch, read with the user's features.",
 )

@@ -4,11 +4,14 @@ re-rank → explain.
 Plain Python over the loaded :class:`recsys.models.recommender.Recommender`, the in-process
 :class:`~recsys.features.item_table.ItemTable` and a Feast store, so it is tested without HTTP. A
 request makes one online read (the user's features, through the FeatureServices, in one
-Redis command: :mod:`recsys.features.online_reader`); every other input is in memory. A user
-the model never saw is served from the items of their session (pushed through Feast as
-they happen) once there are any. Every degradation is deliberate: an unknown user without
-a session, missing features or an unreachable online store give the popularity list
-flagged as a fallback.
+Redis command: :mod:`recsys.features.online_reader`); every other input is in memory. The
+read carries the user's candidates, computed in batch for the model version serving
+(:mod:`recsys.models.candidate_lists`); the items the user met since (``recent_event_count``
+of ``recent_items``, pushed as events arrive) add their session's candidates, and a list of
+another version (or none) is retrieved online. A user the model never saw is served from
+the items of their session (pushed through Feast as they happen) once there are any.
+Every degradation is deliberate: an unknown user without a session, missing features or an
+unreachable online store give the popularity list flagged as a fallback.
 """
 
 from __future__ import annotations
@@ -25,16 +28,21 @@ from recsys.features.context import cache_part
 from recsys.features.item_table import ItemTable
 from recsys.features.names import (
     AFFINITY,
+    CANDIDATE_BLOCK,
+    CANDIDATES_MODEL,
+    CANDIDATES_SERVICE,
     RANKER_SERVICE,
+    RECENT_COUNT,
     RECENT_ITEMS,
     SEEN_ITEMS,
     USER_CONTEXT_SERVICE,
 )
 from recsys.features.online_reader import EntityFeatureReader
 from recsys.features.reads import entity_feature_refs
+from recsys.models.candidate_lists import decode_block
 from recsys.models.reasons import POPULAR, Reason, ReasonFinder
 from recsys.models.recommender import Recommender
-from recsys.models.retrieval import CandidateRetriever
+from recsys.models.retrieval import CandidateRetriever, Candidates
 from recsys.models.scoring import CandidateScorer
 from serving.breaker import Breaker
 from serving.metrics import FALLBACKS, stage
@@ -89,9 +97,10 @@ class Engine:
 
     def __post_init__(self) -> None:
         self.ranker_service = str(self.recommender.manifest.get("feature_service", RANKER_SERVICE))
-        self.user_refs = entity_feature_refs(
-            self.store, [self.ranker_service, USER_CONTEXT_SERVICE], "user_id"
-        )
+        services = [self.ranker_service, USER_CONTEXT_SERVICE]
+        if CANDIDATES_SERVICE in {s.name for s in self.store.list_feature_services()}:
+            services.append(CANDIDATES_SERVICE)  # absent from registries applied before it
+        self.user_refs = entity_feature_refs(self.store, services, "user_id")
         self.user_reader = EntityFeatureReader(self.store, self.user_refs, "user_id")
         self.retriever = CandidateRetriever(self.recommender.candidates, self.items,
                                             self.approximate_from)
@@ -124,9 +133,7 @@ class Engine:
         if query.kind == "popular":
             return self._fallback(query, seen, None, start)
         with stage("candidates", timings):
-            candidates = self.retriever.retrieve(query.user_id)
-            if not len(candidates) and recent:  # a new user: what their session viewed
-                candidates = self.retriever.retrieve_session(recent)
+            candidates = self._candidates(query.user_id, user, recent)
         if not len(candidates):
             return self._fallback(query, seen, "unknown user", start)
         with stage("filter", timings):
@@ -162,6 +169,22 @@ class Engine:
             return None
         self.breaker.succeeded()
         return features
+
+    def _candidates(self, user_id: str, user: dict[str, object],
+                    recent: list[str]) -> Candidates:
+        """The user's batch list (retrieved online when it is not this version's) with the
+        candidates of the items met since; a new user's session candidates."""
+        block = user.get(CANDIDATE_BLOCK)
+        if block and user.get(CANDIDATES_MODEL) == self.model_version:
+            candidates = decode_block(block, self.retriever.union.names)  # type: ignore[arg-type]
+        else:
+            candidates = self.retriever.retrieve(user_id)
+        if not len(candidates):  # a new user: what their session viewed
+            return self.retriever.retrieve_session(recent) if recent else candidates
+        fresh = recent[:int(user.get(RECENT_COUNT) or 0)]  # type: ignore[call-overload]
+        if fresh:
+            candidates = candidates.merged_with(self.retriever.retrieve_session(fresh))
+        return candidates
 
     def _allowed(self, rows: np.ndarray, seen: np.ndarray, query: Query) -> np.ndarray:
         blocked = np.zeros(len(self.items), dtype=bool)  # a mask: cheaper than np.isin

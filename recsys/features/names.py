@@ -25,6 +25,7 @@ USER_ACTIVITY = repo.user_activity.name
 USER_HISTORY = repo.user_history.name
 USER_RECENT = repo.user_recent.name
 ITEM_STATS = repo.item_stats.name
+USER_CANDIDATES = repo.user_candidates.name
 
 #: The user's category affinity (``user_activity``), indexed by the catalog vocabulary.
 AFFINITY = full_name(repo.user_activity, "category_affinity")
@@ -39,7 +40,12 @@ DEVICE_SHARES = tuple(full_name(repo.item_stats, f"share_{device}") for device i
 #: Every item the user interacted with (``user_history``), for filtering.
 SEEN_ITEMS = full_name(repo.user_history, "seen_items")
 
+#: The model version and the packed candidates of the user's batch list (``user_candidates``).
+CANDIDATES_MODEL = full_name(repo.user_candidates, "model_version")
+CANDIDATE_BLOCK = full_name(repo.user_candidates, "candidate_block")
+
 RANKER_SERVICE = repo.ranker_v2.name
+CANDIDATES_SERVICE = repo.serving_candidates_v1.name
 USER_CONTEXT_SERVICE = repo.user_context_v1.name
 RECENT_PUSH_SOURCE = repo.user_recent_push.name
 

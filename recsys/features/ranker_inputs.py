@@ -172,9 +172,9 @@ class OnlineInputs:
     """The same columns as :func:`feature_matrix` for one user's candidates, from arrays.
 
     Item features are gathered from the in-process :class:`~recsys.features.item_table.ItemTable`
-    (read from Feast's online store), candidate columns copied, the user's scalar features
-    broadcast and the derived ones computed by the functions above, in the ranker's column
-    order ``features``.
+    (read from Feast's online store) as rows of one block laid out in the ranker's column order
+    ``features``, candidate columns copied, the user's scalar features broadcast and the
+    derived ones computed by the functions above.
     """
 
     def __init__(self, features: list[str], items: ItemTable):
@@ -191,6 +191,11 @@ class OnlineInputs:
         shares = DAYPART_SHARES + DEVICE_SHARES
         self._shares = (np.array([item_index[f] for f in shares], dtype=np.int64)
                         if all(f in item_index for f in shares) else None)
+        # Every item's row of the ranker's inputs, item features in place and NaN elsewhere,
+        # built once per item table: a request's matrix starts as one gather of its rows.
+        self._block = np.full((len(items), len(self.features)), np.nan, dtype=np.float32)
+        if self._item_dst.size:
+            self._block[:, self._item_dst] = items.features[:, self._item_src]
 
     def matrix(self, rows: np.ndarray, columns: Mapping[str, np.ndarray],
                user: Mapping[str, object],
@@ -199,9 +204,7 @@ class OnlineInputs:
         ``columns`` for the user whose online features are ``user``, in the request's
         ``context`` (:func:`recsys.features.context.request_context`; None: unknown)."""
         items = self.items
-        X = np.full((len(rows), len(self.features)), np.nan, dtype=np.float32)
-        if self._item_dst.size:
-            X[:, self._item_dst] = items.features[np.ix_(rows, self._item_src)]
+        X = self._block.take(rows, axis=0)
         for j, name in self._other:
             column = columns.get(name)
             if column is not None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -169,15 +169,25 @@ class CandidateGenerator(ABC):
         rows = matrix.user_indices(user_ids)
         result: Recommendations = {u: ([], np.empty(0, np.float32)) for u in user_ids}
         known = np.flatnonzero(rows >= 0)
-        batch = max(1, SCORE_BUDGET // max(matrix.n_items, 1))
-        for start in range(0, known.size, batch):
-            chunk = known[start : start + batch]
-            cols, values = self._top_of_rows(rows[chunk], n, exclude_seen)
-            for offset, pos in enumerate(chunk.tolist()):
+        for chunk, cols, values in self.top_of_rows(rows, n, exclude_seen):
+            for offset, pos in enumerate(known[chunk].tolist()):
                 keep = values[offset] > -np.inf
                 items = matrix.item_ids[cols[offset][keep]].tolist()
                 result[user_ids[pos]] = (items, values[offset][keep])
         return result
+
+    def top_of_rows(self, rows: np.ndarray, n: int, exclude_seen: bool = True
+                    ) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
+        """The top ``n`` columns and scores of the known users among training ``rows`` (-1:
+        unknown, skipped), in batches of at most :data:`SCORE_BUDGET` dense scores: each
+        batch is a slice of the known rows and ``(len, n)`` columns and scores, ``-inf``
+        marking a slot with no item (what :meth:`recommend` drops)."""
+        known = rows[rows >= 0]
+        batch = max(1, SCORE_BUDGET // max(self.interactions.n_items, 1))
+        for start in range(0, known.size, batch):
+            chunk = slice(start, min(start + batch, known.size))
+            cols, values = self._top_of_rows(known[chunk], n, exclude_seen)
+            yield chunk, cols, values
 
     def _top_of_rows(self, rows: np.ndarray, n: int,
                      exclude_seen: bool) -> tuple[np.ndarray, np.ndarray]:

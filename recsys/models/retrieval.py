@@ -33,6 +33,20 @@ class Candidates:
     def subset(self, keep: np.ndarray) -> Candidates:
         return Candidates(self.rows[keep], {k: v[keep] for k, v in self.columns.items()})
 
+    def merged_with(self, fresh: Candidates) -> Candidates:
+        """These candidates and the rows of ``fresh`` they lack (a session's, retrieved
+        after these were computed): each row keeps the columns of the list it came from."""
+        if not len(fresh):
+            return self
+        new = ~np.isin(fresh.rows, self.rows)
+        if not new.any():
+            return self
+        rows = np.concatenate([self.rows, fresh.rows[new]])
+        order = np.argsort(rows, kind="stable")
+        return Candidates(rows[order], {
+            k: np.concatenate([v, fresh.columns[k][new]])[order] for k, v in self.columns.items()
+        })
+
 
 class CandidateRetriever:
     """Retrieves candidates of one user from the fitted generators of a union.

@@ -15,7 +15,8 @@ EXPECTED_ASSETS = {
     "item_features",
     "feature_registry", "online_features", "training_data", "base_candidates", "ranker_model",
     "holdout_candidates", "champion_recipe_model", "model_evaluation", "serving_candidates",
-    "registered_model", "champion_model", "bento_model", "experiment_decisions",
+    "registered_model", "champion_model", "candidate_lists", "bento_model",
+    "experiment_decisions",
 }
 
 

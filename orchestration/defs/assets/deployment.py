@@ -1,10 +1,11 @@
 """Deployment assets: serving candidates → registered challenger → champion alias (gated) →
-BentoML model."""
+the champion's candidate lists in the online store, and the BentoML model."""
 
 import dagster as dg
 
-from orchestration.defs.resources import MLflowResource, PlatformStorage
+from orchestration.defs.resources import FeastResource, MLflowResource, PlatformStorage
 from recsys.evaluation.tracking import EvaluationRecord
+from recsys.models.candidate_lists import store_lists
 from recsys.models.registry import ModelRelease, promote, register_version
 from recsys.models.union import UnionCandidates
 from recsys.platform.settings import use_bentoml_home
@@ -49,6 +50,21 @@ def champion_model(
     context.add_output_metadata({"champion": registered_model.version,
                                  "previous_champion": former or "none"})
     return registered_model
+
+
+@dg.asset(group_name="deployment", kinds={"feast", "redis"})
+def candidate_lists(champion_model: ModelRelease, training_data: TrainingData,
+                    serving_candidates: UnionCandidates,
+                    feast: FeastResource) -> dg.MaterializeResult:
+    """Every known user's candidates from the champion's generators, computed in batch and
+    written with the user's online features (stamped with the champion's version: the
+    service retrieves online for any other model)."""
+    users = serving_candidates.generators[0].interactions.user_ids
+    catalog = training_data.catalog["item_id"].astype(str).tolist()
+    stored = store_lists(feast.store(), serving_candidates, catalog, users.tolist(),
+                         champion_model.version)
+    return dg.MaterializeResult(metadata={"users": stored,
+                                          "model_version": champion_model.version})
 
 
 @dg.asset(group_name="deployment", kinds={"bentoml"})

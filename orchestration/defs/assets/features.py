@@ -9,7 +9,7 @@ import pandas as pd
 from orchestration.defs.assets.ingestion import validated_events
 from orchestration.defs.resources import FeastResource, PlatformStorage
 from recsys.events.schema import EVENT_DTYPES, empty_frame
-from recsys.features.names import ITEM_STATS
+from recsys.features.names import ITEM_STATS, USER_CANDIDATES
 from recsys.features.store import apply_definitions, write_offline_table
 from recsys.features.tables import build_item_table, build_user_tables
 
@@ -84,7 +84,9 @@ def online_features(feast: FeastResource) -> dg.MaterializeResult:
     """Latest feature values of every entity materialized into the Redis online store."""
     store = feast.store()
     end = datetime.now(tz=UTC)
-    views = [view.name for view in store.list_feature_views() if view.online]
+    # user_candidates holds a model's output, written by the candidate_lists asset
+    views = [view.name for view in store.list_feature_views()
+             if view.online and view.name != USER_CANDIDATES]
     # From the epoch: the offline tables hold the whole history, Feast keeps the latest row.
     store.materialize(start_date=datetime(1970, 1, 2, tzinfo=UTC), end_date=end,
                       feature_views=views)
