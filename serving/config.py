@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from recsys.models.exploration import EXPLORE_SLOTS
 from serving.experiments import validate
 
 
@@ -36,6 +37,11 @@ class ServingSettings(BaseSettings):
     )
     max_per_category: int = Field(
         default=0, ge=0, description="At most this many items per primary category (0: no cap)."
+    )
+    explore_slots: int = Field(
+        default=EXPLORE_SLOTS, ge=0,
+        description="Places per list for new items (the content generator's, in its order; "
+        "0: none).",
     )
     compiled_ranker: bool = Field(
         default=True,

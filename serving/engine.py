@@ -40,6 +40,12 @@ from recsys.features.names import (
 from recsys.features.online_reader import EntityFeatureReader
 from recsys.features.reads import entity_feature_refs
 from recsys.models.candidate_lists import decode_block
+from recsys.models.exploration import (
+    EXPLORE_SLOTS,
+    NEW_ITEMS_GENERATOR,
+    explore,
+    new_candidates,
+)
 from recsys.models.reasons import POPULAR, Reason, ReasonFinder
 from recsys.models.recommender import Recommender
 from recsys.models.retrieval import CandidateRetriever, Candidates
@@ -94,6 +100,7 @@ class Engine:
     breaker: Breaker = field(default_factory=Breaker)
     compiled_dir: Path | None = None  # where the compiled ranker is cached; None: LightGBM
     approximate_from: int = 100_000  # catalog size from which ALS retrieval uses faiss IVF
+    explore_slots: int = EXPLORE_SLOTS  # places per list for new items (content candidates)
 
     def __post_init__(self) -> None:
         self.ranker_service = str(self.recommender.manifest.get("feature_service", RANKER_SERVICE))
@@ -125,8 +132,7 @@ class Engine:
             user = (self._user_features(query.user_id) if features is None
                     else self.user_reader.decode(features))
         if user is None:
-            return self._fallback(query, np.empty(0, np.int64), [], "online store unavailable",
-                                  start)
+            return self._fallback(query, np.empty(0, np.int64), "online store unavailable", start)
         recent = list(user.get(RECENT_ITEMS) or [])
         history = recent + list(user.get(SEEN_ITEMS) or [])  # most recent first
         seen = self.items.positions(history)
@@ -148,6 +154,7 @@ class Engine:
         with stage("rerank", timings):
             picked = rerank(self.items, candidates.rows, scores, query.n, query.diversity,
                             query.max_per_category)
+            picked = self._explore(candidates, scores, picked, query.n)
         with stage("explain", timings):  # reasons and the response model
             listed = candidates.subset(picked)
             reasons = self.reasons.explain(query.user_id, listed.rows, listed.columns,
@@ -156,6 +163,19 @@ class Engine:
                              else None)
             return self._response(query, listed.rows, scores[picked], reasons, start,
                                   contributions=contributions)
+
+    def _explore(self, candidates: Candidates, scores: np.ndarray, picked: np.ndarray,
+                 n: int) -> np.ndarray:
+        """``picked`` holding :attr:`explore_slots` new items where there are as many, and no
+        more (:func:`~recsys.models.exploration.explore` over the picked, then the others
+        by score)."""
+        is_new = new_candidates(candidates.columns, len(candidates))
+        if not is_new.any():
+            return picked
+        rest = np.setdiff1d(np.arange(len(candidates)), picked)
+        order = np.r_[picked, rest[np.argsort(-scores[rest], kind="stable")]]
+        return explore(order, is_new, candidates.columns[f"{NEW_ITEMS_GENERATOR}_rank"], n,
+                       self.explore_slots)
 
     def _user_features(self, user_id: str) -> dict[str, object] | None:
         """Every user feature of the ranker and context services in one online read."""

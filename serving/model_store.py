@@ -114,7 +114,8 @@ class ModelHolder:
             items = ItemTable.from_columns(recommender.catalog, recommender.item_vectors(), {})
         return Engine(recommender=recommender, store=self.store, model_version=version, items=items,
                       breaker=self.breaker, compiled_dir=self._compiled_dir,
-                      approximate_from=self.serving.approximate_from)
+                      approximate_from=self.serving.approximate_from,
+                      explore_slots=self.serving.explore_slots)
 
     @property
     def _compiled_dir(self) -> Path | None:

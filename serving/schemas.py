@@ -63,7 +63,8 @@ class RecommendedItem(BaseModel):
     reason_kind: str = Field(
         default="popular", description="What the reason comes from: `seed_item` (the history "
         "item that drove its item-to-item score), `similar_item` (the history item closest in "
-        "the model's space), `category` (the user's category affinity) or `popular`.")
+        "the model's space), `new_item` (a new item, by its metadata), `category` (the user's "
+        "category affinity) or `popular`.")
     reason_item_id: str | None = Field(default=None, description="The item the reason names.")
     contributions: list[FeatureContribution] | None = Field(
         default=None, description="The ranker's top feature contributions (with `explain`).")

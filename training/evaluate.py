@@ -5,13 +5,15 @@ Usage (from the project root)::
     python -m training.evaluate --data ../shared/data/ml-100k --protocol stratified \\
         --k 10 --seeds 3 --json
 
-For each seed the dataset is cut by the protocol (:mod:`recsys.evaluation.protocols`), each model is
-fitted on the training part and ranks the full catalogue for every test user known in
-training (:mod:`training.fold_runs`), and the metrics of :func:`recsys.evaluation.metrics.
-evaluate_rankings` are computed on the held-out items. The report gives, per model, the mean
-of every metric over the seeds, its sample standard deviation (``std``, 0 for one seed), and
-the mean fit and predict wall times in seconds. Feature tables live in a temporary Feast
-repo per run, computed from training events only, and are deleted at the end.
+For each seed the dataset is cut by the protocol (:mod:`recsys.evaluation.protocols`; ``cold``
+scores only the items first interacted with after a global time cut, and adds the content
+generator alone), each model is fitted on the training part and ranks the full catalogue for
+every test user known in training (:mod:`training.fold_runs`), and the metrics of
+:func:`recsys.evaluation.metrics.evaluate_rankings` are computed on the held-out items. The
+report gives, per model, the mean of every metric over the seeds, its sample standard
+deviation (``std``, 0 for one seed), and the mean fit and predict wall times in seconds.
+Feature tables live in a temporary Feast repo per run, computed from training events only,
+and are deleted at the end.
 
 ``--report PATH`` also writes a report to look at: ``PATH.html`` is one self-contained page
 (the table, mean ± std over seeds, and the NDCG@k / precision@k plot inline), ``PATH.png``
@@ -44,13 +46,23 @@ from recsys.evaluation.protocols import (
 )
 from recsys.events.importers import FORMATS, load_dataset
 from recsys.features.snapshot import FeatureSnapshots
-from training.fold_runs import ModelRun, PipelineSettings, run_als, run_pipeline, run_popularity
+from recsys.models.exploration import EXPLORE_SLOTS
+from training.fold_runs import (
+    ModelRun,
+    PipelineSettings,
+    run_als,
+    run_content,
+    run_pipeline,
+    run_popularity,
+)
 from training.progress import Progress
 from training.report import write_report
 
 logger = logging.getLogger(__name__)
 
 MODELS = ("popularity", "als", "pipeline")
+#: The cold-item protocol also scores the content generator alone.
+COLD_MODELS = ("popularity", "als", "content", "pipeline")
 #: Progress steps of one seed (see :func:`evaluate_seed`).
 SEED_STEPS = 4
 
@@ -63,7 +75,7 @@ def score_run(run: ModelRun, fold: Fold, k: int) -> dict[str, float]:
     """
     popularity = binary_interactions(fold.train).groupby("item_id").size().astype(float)
     metrics = evaluate_rankings(
-        run.rankings, fold.relevant, k, catalog_size=len(popularity),
+        run.rankings, fold.scored(), k, catalog_size=len(popularity),
         item_popularity=popularity.to_dict(),
     )
     metrics.pop("n_users")
@@ -94,10 +106,12 @@ def evaluate_seed(
     progress.done()
     step("ALS")
     runs.update(als=run_als(fold, params, k), pipeline=pipeline)
+    if protocol == "cold":
+        runs["content"] = run_content(fold, items, params, k)
     progress.done()
     step("metrics")
     models = {}
-    for name in MODELS:
+    for name in models_of(protocol):
         run = runs[name]
         models[name] = {"metrics": score_run(run, fold, k), "fit_seconds": run.fit_seconds,
                         "predict_seconds": run.predict_seconds}
@@ -105,14 +119,20 @@ def evaluate_seed(
     progress.done()
     return {
         "seed": seed, "train_events": len(fold.train), "test_events": len(fold.test),
-        "test_users": len(fold.relevant), "models": models, "pipeline": pipeline.details,
+        "test_users": len(fold.scored()), "models": models, "pipeline": pipeline.details,
+        **({"new_items": len(fold.new_items)} if protocol == "cold" else {}),
     }
+
+
+def models_of(protocol: str) -> tuple[str, ...]:
+    """The models a protocol reports."""
+    return COLD_MODELS if protocol == "cold" else MODELS
 
 
 def summarize(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
     """Mean and sample standard deviation of each model's metrics and times over seeds."""
     summary: dict[str, Any] = {}
-    for name in MODELS:
+    for name in per_seed[0]["models"]:
         runs = [seed["models"][name] for seed in per_seed]
         metrics = pd.DataFrame([run["metrics"] for run in runs])
         ddof = 1 if len(runs) > 1 else 0
@@ -128,18 +148,23 @@ def summarize(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
 def evaluate(
     path: Path, protocol: str, k: int = 10, seeds: int = 3, first_seed: int = 42,
     fmt: str = "auto", threads: int = 1, progress: Progress | None = None,
+    explore_slots: int | None = None,
 ) -> dict[str, Any]:
     """Load ``path`` and evaluate every model under ``protocol``; returns the JSON report.
 
     ``threads`` bounds ALS, LightGBM and BLAS: their worker threads spin while waiting, so
     on a machine shared with other work one thread each is the faster choice. ``progress``
     (by default a bar on a terminal, plain lines on stderr otherwise) follows every seed's
-    steps.
+    steps. ``explore_slots`` is how many places per list the pipeline gives new items (the
+    content generator's, :func:`recsys.models.exploration.explore`); by default one under
+    ``cold``, none under the protocols that score ranking accuracy on known items.
     """
     start = time.perf_counter()
     dataset = load_dataset(path, fmt)
     events = dataset.events
-    settings = PipelineSettings(threads=threads)
+    if explore_slots is None:
+        explore_slots = EXPLORE_SLOTS if protocol == "cold" else 0
+    settings = PipelineSettings(threads=threads, explore_slots=explore_slots)
     per_seed = []
     progress = progress or Progress(seeds * SEED_STEPS, "evaluate")
     with FeatureSnapshots() as snapshots, threadpool_limits(threads), progress:
@@ -155,6 +180,9 @@ def evaluate(
             "name": protocol, "test_fraction": TEST_FRACTION, "k": k,
             "seeds": list(range(first_seed, first_seed + seeds)), "relevance": "binary",
             "ranking": "full catalog, items seen in training removed",
+            "explore_slots": explore_slots,
+            **({"scored": "items whose first interaction is after the cut"}
+               if protocol == "cold" else {}),
         },
         "models": summarize(per_seed),
         "per_seed": [_round(seed) for seed in per_seed],
@@ -194,6 +222,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--first-seed", type=int, default=42)
     parser.add_argument("--threads", type=int, default=1,
                         help="threads of ALS, LightGBM and BLAS (default 1)")
+    parser.add_argument("--explore-slots", type=int, default=None, metavar="N",
+                        help="places per list for new items in the pipeline (default: 1 "
+                        "under cold, 0 otherwise)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--report", type=Path, metavar="PATH",
                         help="also write a report: PATH.html (table and plot) or PATH.png (plot)")
@@ -201,12 +232,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if min(args.k, args.seeds, args.threads) < 1:
         parser.error("--k, --seeds and --threads must be positive")
+    if args.explore_slots is not None and args.explore_slots < 0:
+        parser.error("--explore-slots must not be negative")
     if args.report is not None and args.report.suffix.lower() not in (".html", ".png"):
         parser.error("--report must end in .html or .png")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     report = evaluate(args.data, args.protocol, args.k, args.seeds, args.first_seed, args.fmt,
-                      args.threads)
+                      args.threads, explore_slots=args.explore_slots)
     print(json.dumps(report, indent=2) if args.json else _table(report, args.k))
     if args.report is not None:
         print(f"report written to {write_report(report, args.report)}", file=sys.stderr)

@@ -35,6 +35,9 @@ from recsys.evaluation.protocols import Fold, binary_interactions, feature_cutof
 from recsys.features.names import RANKER_SERVICE
 from recsys.features.snapshot import FeatureSnapshots
 from recsys.models.als import ALSCandidates
+from recsys.models.content import ContentCandidates, existing_items
+from recsys.models.exploration import EXPLORE_SLOTS
+from recsys.models.generator import CandidateGenerator
 from recsys.models.popularity import PopularityCandidates
 from recsys.models.ranker import RankerParams
 from recsys.models.recommender import CandidateParams, Recommender, build_candidates
@@ -72,22 +75,29 @@ class ModelRun:
 
 def run_popularity(fold: Fold, k: int) -> ModelRun:
     """The most popular training items, the same list for every user (seen ones removed)."""
-    start = time.perf_counter()
-    model = PopularityCandidates().fit(binary_interactions(fold.train))
-    fitted = time.perf_counter()
-    recs = model.recommend(list(fold.relevant), k)
-    return ModelRun({u: items for u, (items, _) in recs.items()}, fitted - start,
-                    time.perf_counter() - fitted)
+    return _run_alone(PopularityCandidates(), fold, k)
 
 
 def run_als(fold: Fold, params: CandidateParams, k: int) -> ModelRun:
     """Implicit ALS alone, with the hyperparameters tuned for the pipeline's ALS."""
-    start = time.perf_counter()
-    model = ALSCandidates(
+    return _run_alone(ALSCandidates(
         factors=params.als_factors, regularization=params.als_regularization,
         alpha=params.als_alpha, iterations=params.als_iterations, random_state=params.seed,
         num_threads=params.num_threads,
-    ).fit(binary_interactions(fold.train))
+    ), fold, k)
+
+
+def run_content(fold: Fold, items: pd.DataFrame, params: CandidateParams, k: int) -> ModelRun:
+    """The content generator alone: items with few or no interactions, by metadata."""
+    return _run_alone(ContentCandidates(existing_items(items, feature_cutoff(fold.train)),
+                                        max_interactions=params.content_max_interactions),
+                      fold, k)
+
+
+def _run_alone(model: CandidateGenerator, fold: Fold, k: int) -> ModelRun:
+    """One generator fitted on the fold's training events and ranking its test users."""
+    start = time.perf_counter()
+    model.fit(binary_interactions(fold.train))
     fitted = time.perf_counter()
     recs = model.recommend(list(fold.relevant), k)
     return ModelRun({u: items for u, (items, _) in recs.items()}, fitted - start,
@@ -117,6 +127,9 @@ class PipelineSettings:
         Threads of ALS and LightGBM.
     service
         The FeatureService the ranker reads.
+    explore_slots
+        New items (the content generator's) per list (:func:`recsys.models.exploration.
+        explore`).
     """
 
     n_per_generator: int = 50
@@ -125,6 +138,7 @@ class PipelineSettings:
     ))
     threads: int = 1
     service: str = RANKER_SERVICE
+    explore_slots: int = EXPLORE_SLOTS
 
 
 def run_pipeline(
@@ -143,7 +157,8 @@ def run_pipeline(
     params, trials = tune_candidates(validation, k, CandidateParams(
         n_per_generator=settings.n_per_generator, seed=seed, num_threads=settings.threads,
     ), n_items)
-    base = build_candidates(params, n_items).fit(binary_interactions(validation.train))
+    base = build_candidates(params, n_items, existing_items(
+        items, feature_cutoff(validation.train))).fit(binary_interactions(validation.train))
     config = TrainingConfig(candidates=params, seed=seed, feature_service=settings.service)
     lists = ranker_lists(
         base, _label_frame(validation.relevant), snapshots.store(validation.train, items),
@@ -154,12 +169,13 @@ def run_pipeline(
     )
     order, order_ndcg = ranker_or_generator(lists, ranker, ranker_trials)
     train_store = snapshots.store(fold.train, items)
-    full = build_candidates(params, n_items).fit(binary_interactions(fold.train))
+    full = build_candidates(params, n_items, existing_items(
+        items, feature_cutoff(fold.train))).fit(binary_interactions(fold.train))
     model = Recommender(full, order, items)  # type: ignore[arg-type]
     fitted = time.perf_counter()
     rankings = pipeline_rankings(
         model, sorted(fold.relevant), train_store, feature_cutoff(fold.train), k,
-        settings.service,
+        settings.service, settings.explore_slots,
     )
     best_ranker = max(ranker_trials, key=lambda t: t.ndcg)
     details = {

@@ -30,6 +30,7 @@ from recsys.features.context import (
 from recsys.features.interactions import to_interactions
 from recsys.features.names import RANKER_SERVICE
 from recsys.features.ranker_inputs import CONTEXT_DERIVED, feature_matrix
+from recsys.models.content import existing_items
 from recsys.models.ranker import Ranker, RankerParams
 from recsys.models.recommender import CandidateParams, Recommender, build_candidates
 from recsys.models.union import UnionCandidates
@@ -252,16 +253,20 @@ def train_ranker(
 
 
 def fit_candidates(
-    interactions: pd.DataFrame, params: CandidateParams, cut: pd.Timestamp | None = None
+    interactions: pd.DataFrame, params: CandidateParams, cut: pd.Timestamp | None = None,
+    catalog: pd.DataFrame | None = None,
 ) -> UnionCandidates:
-    """The first stage fitted on the interactions before ``cut`` (all of them if None)."""
+    """The first stage fitted on the interactions before ``cut`` (all of them if None); the
+    ``catalog``'s items without interactions yet are the content generator's."""
     data = interactions if cut is None else before(interactions, cut)
-    return build_candidates(params, interactions["item_id"].nunique()).fit(data)
+    known = None if catalog is None else existing_items(catalog, cut)
+    return build_candidates(params, interactions["item_id"].nunique(), known).fit(data)
 
 
 def base_candidates(data: TrainingData) -> UnionCandidates:
     """The first stage fitted on the ``base`` window: it proposes the ranker's training lists."""
-    return fit_candidates(data.interactions, data.config.candidates, data.windows.label_start)
+    return fit_candidates(data.interactions, data.config.candidates, data.windows.label_start,
+                          data.catalog)
 
 
 def fit_label_ranker(data: TrainingData, base: UnionCandidates,
@@ -278,12 +283,13 @@ def fit_label_ranker(data: TrainingData, base: UnionCandidates,
 
 def holdout_candidates(data: TrainingData) -> UnionCandidates:
     """The first stage fitted on everything before the holdout: what is evaluated."""
-    return fit_candidates(data.interactions, data.config.candidates, data.windows.holdout_start)
+    return fit_candidates(data.interactions, data.config.candidates, data.windows.holdout_start,
+                          data.catalog)
 
 
 def serving_candidates(data: TrainingData) -> UnionCandidates:
     """The first stage fitted on every event: what is served."""
-    return fit_candidates(data.interactions, data.config.candidates)
+    return fit_candidates(data.interactions, data.config.candidates, catalog=data.catalog)
 
 
 def assemble(data: TrainingData, candidates: UnionCandidates, ranker: Ranker) -> Recommender:

@@ -15,12 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from feast import FeatureStore
 
 from recsys.evaluation.metrics import evaluate_rankings
 from recsys.evaluation.windows import Windows, before
 from recsys.features.names import RANKER_SERVICE
+from recsys.models.exploration import EXPLORE_SLOTS, NEW_ITEMS_GENERATOR, new_candidates
 from recsys.models.popularity import PopularityCandidates
 from recsys.models.recommender import Recommender
 
@@ -102,13 +104,27 @@ def holdout_truth(interactions: pd.DataFrame, windows: Windows) -> dict[str, set
 
 def pipeline_rankings(
     model: Recommender, users: Sequence[str], store: FeatureStore, as_of: pd.Timestamp,
-    n: int, service: str,
+    n: int, service: str, explore_slots: int = EXPLORE_SLOTS,
 ) -> dict[str, list[str]]:
-    """Top ``n`` per user from candidates → features as of ``as_of`` → ranker."""
+    """Top ``n`` per user from candidates → features as of ``as_of`` → ranker, with up to
+    ``explore_slots`` new items each (:func:`recsys.models.exploration.explore`)."""
     frame = model.candidates.featured_candidates(list(users), store, as_of, service)
     frame["_score"] = model.score(frame)
     frame = frame.sort_values(["user_id", "_score"], ascending=[True, False], kind="stable")
-    top = frame.groupby("user_id", sort=False).head(n)
+    new = pd.Series(new_candidates(frame, len(frame)), index=frame.index)
+    by_user = frame.groupby("user_id", sort=False)
+    # explore() of every user's list at once: the places of new and known items
+    content_rank = frame[f"{NEW_ITEMS_GENERATOR}_rank"] if new.any() else pd.Series(0, frame.index)
+    rank_new = content_rank.where(new).groupby(frame["user_id"], sort=False).rank(
+        method="first") - 1
+    rank_known = (~new).groupby(frame["user_id"], sort=False).cumsum() - 1
+    new_count = new.groupby(frame["user_id"], sort=False).transform("sum")
+    known_count = by_user["_score"].transform("size") - new_count
+    n_new = np.minimum(np.minimum(explore_slots, new_count), n)
+    n_known = np.minimum(n - n_new, known_count)
+    n_new = np.minimum(n - n_known, new_count)
+    keep = np.where(new, rank_new < n_new, rank_known < n_known)
+    top = frame[keep]
     return {u: list(items) for u, items in top.groupby("user_id", sort=False)["item_id"]}
 
 

@@ -7,6 +7,11 @@
     Per user, the latest 25 % of the events is test
     (:func:`~recsys.evaluation.splits.temporal_split`):
     the model predicts what each user does next from what they did before.
+``cold``
+    One global time cut (:func:`~recsys.evaluation.splits.global_time_split`): events after
+    the latest 25 % of timestamps are test, and the metrics count only the **new items**,
+    those whose first interaction is after the cut (:attr:`Fold.new_items`): what a model
+    that learns from behaviour alone cannot recommend.
 
 Under both, every interaction is a positive (a rating of 1 star counts like one of 5),
 relevance is binary, items seen in training are removed from the rankings and from the
@@ -24,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from recsys.evaluation.splits import stratified_split, temporal_split
+from recsys.evaluation.splits import global_time_split, stratified_split, temporal_split
 from recsys.features.interactions import to_interactions
 
 logger = logging.getLogger(__name__)
@@ -38,7 +43,7 @@ __all__ = [
     "relevant_items",
 ]
 
-PROTOCOLS = ("stratified", "temporal")
+PROTOCOLS = ("stratified", "temporal", "cold")
 TEST_FRACTION = 0.25
 
 
@@ -56,6 +61,8 @@ class Fold:
         Test items of each user known in training, minus the items the user saw in training.
     protocol, seed
         How the cut was made.
+    new_items
+        Test items that no training event touches (scored alone under ``cold``).
     """
 
     train: pd.DataFrame
@@ -63,6 +70,14 @@ class Fold:
     relevant: dict[str, set[str]]
     protocol: str
     seed: int
+    new_items: frozenset[str] = frozenset()
+
+    def scored(self) -> dict[str, set[str]]:
+        """The relevant items the metrics count: the new ones only under ``cold``."""
+        if self.protocol != "cold":
+            return self.relevant
+        kept = {user: items & self.new_items for user, items in self.relevant.items()}
+        return {user: items for user, items in kept.items() if items}
 
     def validation(self, seed: int) -> Fold:
         """The same protocol applied to this fold's training events (for tuning)."""
@@ -90,12 +105,15 @@ def make_fold(
         split = stratified_split(events, test_fraction, seed=seed)
     elif protocol == "temporal":
         split = temporal_split(events, test_fraction)
+    elif protocol == "cold":
+        split = global_time_split(events, test_fraction=test_fraction)
     else:
         raise ValueError(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
     relevant = relevant_items(split.train, split.test)
     if not relevant:
         raise ValueError(f"the {protocol} split leaves no test item for a known user")
-    return Fold(split.train, split.test, relevant, protocol, seed)
+    new = frozenset(set(split.test["item_id"]) - set(split.train["item_id"]))
+    return Fold(split.train, split.test, relevant, protocol, seed, new)
 
 
 def relevant_items(train: pd.DataFrame, test: pd.DataFrame) -> dict[str, set[str]]:

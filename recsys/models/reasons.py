@@ -8,9 +8,11 @@ A reason names, in this order of preference:
 2. else the **history item most similar** to the candidate in the model's space (cosine of
    the ALS item factors; the user's recent items first, then the rest of what they saw):
    ALS and the ranker's ``recent_sim_*`` features score an item by that closeness;
-3. the **category affinity** the ranker reads (``category_match``): the item's category the
+3. for a **new item** (one only the content generator proposed, without behaviour to
+   compare), that it is new, in the item's category the user likes most;
+4. the **category affinity** the ranker reads (``category_match``): the item's category the
    user likes most;
-4. else the item's popularity.
+5. else the item's popularity.
 
 :class:`ReasonFinder` answers for one user's listed items on the request path; it reads only
 the fitted generators and the in-process :class:`~recsys.features.item_table.ItemTable`.
@@ -25,12 +27,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys.features.item_table import ItemTable
+from recsys.models.exploration import new_candidates
 from recsys.models.item_to_item import ItemToItemCandidates
 from recsys.models.popularity import PopularityCandidates
 from recsys.models.union import UnionCandidates
 
 SEED_ITEM = "seed_item"
 SIMILAR_ITEM = "similar_item"
+NEW_ITEM = "new_item"
 CATEGORY = "category"
 POPULAR = "popular"
 
@@ -86,6 +90,7 @@ class ReasonFinder:
         seeds = self.seed_items(user_id, rows, columns, history)  # history: a session, if new
         seeds[~self._item_to_item_led(columns, len(rows))] = -1
         similar = self.similar_items(rows, history)
+        new = new_candidates(columns, len(rows)) & ~self.items.has_vector[rows]
         out = []
         for i, row in enumerate(rows.tolist()):
             named = seeds[i] if seeds[i] >= 0 else similar[i]
@@ -96,7 +101,11 @@ class ReasonFinder:
                                   item_id=str(self.items.ids[named])))
                 continue
             liked = self.liked_category(row, affinity)
-            if liked is not None:
+            if new[i]:
+                category = liked or self.items.primary_category[row]
+                out.append(Reason(f"new in {category}" if category else "new", NEW_ITEM,
+                                  category=category))
+            elif liked is not None:
                 out.append(Reason(f"matches your interest in {liked}", CATEGORY, category=liked))
             elif self.items.primary_category[row]:
                 category = self.items.primary_category[row]

@@ -17,6 +17,7 @@ import pandas as pd
 
 from recsys.features.ranker_inputs import feature_matrix
 from recsys.models.als import ALSCandidates
+from recsys.models.content import ContentCandidates, content_tokens
 from recsys.models.generator import CandidateGenerator
 from recsys.models.item_to_item import EASECandidates, ItemKNNCandidates
 from recsys.models.popularity import PopularityCandidates
@@ -46,10 +47,13 @@ class CandidateParams:
     ease_half_life_events: float | None = _EASE.half_life_events
     seed: int = 42
     num_threads: int = 0
+    content_max_interactions: int = 0
 
 
-def build_candidates(params: CandidateParams, n_items: int) -> UnionCandidates:
-    """Popularity + ALS + an item-to-item model (EASE, or item-kNN for large catalogs)."""
+def build_candidates(params: CandidateParams, n_items: int,
+                     catalog: pd.DataFrame | None = None) -> UnionCandidates:
+    """Popularity + ALS + an item-to-item model (EASE, or item-kNN for large catalogs), and
+    the content generator of new items when a ``catalog`` describes any item."""
     item_to_item: CandidateGenerator = (
         EASECandidates(
             l2=params.ease_l2, half_life_events=params.ease_half_life_events, name="item2item"
@@ -67,6 +71,9 @@ def build_candidates(params: CandidateParams, n_items: int) -> UnionCandidates:
         ),
         item_to_item,
     ]
+    if catalog is not None and any(content_tokens(catalog)):
+        generators.append(ContentCandidates(
+            catalog, max_interactions=params.content_max_interactions, name="content"))
     return UnionCandidates(generators, n_per_generator=params.n_per_generator)
 
 

@@ -149,3 +149,31 @@ def test_cli_refuses_bad_arguments(world: Path) -> None:
         main(["--data", str(world), "--seeds", "0"])
     with pytest.raises(SystemExit):
         main(["--data", str(world), "--report", "report.pdf"])
+
+
+def test_cold_protocol_scores_new_items(
+    world: Path, capsys: pytest.CaptureFixture,
+) -> None:
+    """Six movies (three of each genre) enter the catalog and are first rated after the cut,
+    each by users of its genre: ALS and popularity cannot name them, the content generator
+    and the pipeline (one place per list for new items) can."""
+    rng = np.random.default_rng(1)
+    with (world / "movies.dat").open("a", encoding="latin-1") as movies:
+        for m in range(2 * BLOCK + 1, 2 * BLOCK + 7):
+            genre = "Action" if m <= 2 * BLOCK + 3 else "Drama"
+            movies.write(f"{m}::New {genre} Story {m} (1996)::{genre}\n")
+    with (world / "ratings.dat").open("a") as ratings:
+        for user in range(1, N_USERS + 1):
+            first = 2 * BLOCK + (1 if user % 2 else 4)
+            for day, movie in enumerate(rng.choice(3, 2, replace=False) + first):
+                stamp = T0 + (PER_USER + 3 + day) * 86_400 + user * 600
+                ratings.write(f"{user}::{movie}::5::{stamp}\n")
+    assert main(["--data", str(world), "--protocol", "cold", "--k", "5", "--seeds", "1",
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    recall = {name: row["metrics"]["recall_at_5"] for name, row in report["models"].items()}
+    print(f"\ncold protocol recall@5 of new items: {recall}")
+    assert report["per_seed"][0]["new_items"] == 6
+    assert recall["als"] == 0.0 and recall["popularity"] == 0.0
+    assert recall["content"] > 0.5
+    assert recall["pipeline"] > 0.2
