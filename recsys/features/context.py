@@ -3,7 +3,8 @@
 One definition, :func:`context_columns`, turns timestamps and device names into the ranker's
 context inputs; the batch side reads them from events (each event's UTC timestamp and the
 ``device`` of its JSON ``context``: :func:`event_devices`), the request side from the
-request's ``context`` (:func:`request_context`, which calls the same function on one row).
+request's ``context`` (:func:`request_context`: the same hour, weekday and device codes for
+one moment, without pandas; a parity test pins the two together).
 Items get the matching profile from events: the share of their events in each part of the day
 and on each device (``item_stats.share_*``, written by :mod:`recsys.features.tables`).
 
@@ -66,18 +67,26 @@ def context_columns(timestamps: pd.Series, devices: pd.Series | list[object]
 def request_context(context: Mapping[str, object], now: datetime | None = None
                     ) -> dict[str, float]:
     """The context inputs of one request: its ``context`` (``device``; ``timestamp`` as ISO
-    text, else the time of the request ``now``; ``hour`` and ``weekday`` override)."""
-    moment = pd.Timestamp(now or datetime.now(UTC))
+    text, else the time of the request ``now``; ``hour`` and ``weekday`` override).
+
+    The same values as :func:`context_columns` of that moment and device, computed without
+    pandas (a few microseconds on the request path).
+    """
+    moment = now or datetime.now(UTC)
     stamp = context.get("timestamp")
     if isinstance(stamp, str):
         try:
-            parsed = pd.Timestamp(stamp)
-            moment = parsed if parsed.tzinfo is not None else parsed.tz_localize(UTC)
+            moment = datetime.fromisoformat(stamp)
         except ValueError:
             pass
-    moment = moment.tz_localize(UTC) if moment.tzinfo is None else moment.tz_convert(UTC)
-    columns = context_columns(pd.Series([moment]), [context.get("device")])
-    values = {name: float(column[0]) for name, column in columns.items()}
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    device = context.get("device")
+    values = {
+        CONTEXT_HOUR: float(moment.hour),
+        CONTEXT_WEEKDAY: float(moment.weekday()),
+        CONTEXT_DEVICE: (_DEVICE_CODE.get(str(device).strip().lower(), np.nan)
+                         if device is not None else np.nan),
+    }
     for name, key, top in ((CONTEXT_HOUR, "hour", 24), (CONTEXT_WEEKDAY, "weekday", 7)):
         given = context.get(key)
         if isinstance(given, int | float) and not isinstance(given, bool) and 0 <= given < top:
