@@ -8,7 +8,8 @@ PORT ?= 3000
 export DAGSTER_HOME ?= $(CURDIR)/.data/dagster
 
 .PHONY: setup demo pipeline serve stop test test-fast lint ui mlflow-ui clean bench-serving \
-	bench-faults bench-stream consume screenshots simulate bento bench-capacity
+	bench-faults bench-stream consume screenshots simulate bento bench-capacity \
+	bench-serving-scale
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -64,6 +65,9 @@ mlflow-ui: setup ## MLflow UI on :5000
 
 bench-serving: setup ## Load benchmark of the service vs an empty BentoML endpoint (needs wrk)
 	$(VENV)/bin/python -m benchmarks.serving
+
+bench-serving-scale: setup ## The uncached service on a scale world (1,000,000 users, 100,000 items, Zipf-drawn users) in .data-scale (needs wrk; long: builds the world first)
+	$(VENV)/bin/python -m benchmarks.serving_scale $(SCALE_ARGS)
 
 consume: setup ## A consumer of the shared event stream (RECSYS_EVENT_STREAM=redis): log, push online, ack
 	$(VENV)/bin/python -m recsys.features.stream_consumer

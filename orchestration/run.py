@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--items", type=int, default=1000)
     parser.add_argument("--days", type=int, default=60)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--sessions", type=float, default=8.0,
+                        help="synthetic sessions per user (mean)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -59,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.source != "none":
         logger.info("stage 1/%d: import_job (source %s)", stages, args.source)
         source = {"kind": args.source, "path": args.path, "n_users": args.users,
-                  "n_items": args.items, "days": args.days, "seed": args.seed}
+                  "n_items": args.items, "days": args.days, "seed": args.seed,
+                  "sessions_per_user": args.sessions}
         result = defs.resolve_job_def("import_job").execute_in_process(
             instance=instance,
             run_config={"ops": {"event_source": {"config": source}}, **QUIET},

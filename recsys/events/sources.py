@@ -26,6 +26,7 @@ class Source:
     n_items: int = 1000
     days: int = 60
     seed: int = 42
+    sessions_per_user: float = 8.0
 
     @property
     def label(self) -> str:
@@ -42,7 +43,8 @@ def load_source(source: Source) -> Dataset:
     ``quarantined`` with their reason."""
     if source.kind == "synthetic":
         world = generate_world(WorldConfig(n_users=source.n_users, n_items=source.n_items,
-                                           days=source.days, seed=source.seed))
+                                           days=source.days, seed=source.seed,
+                                           sessions_per_user=source.sessions_per_user))
         return Dataset(events=world.events, items=world.items, users=world.users,
                        quarantined=pd.DataFrame())
     if not source.path:

@@ -52,6 +52,10 @@ class WorldConfig:
     #: this share of their appeal and match in the evening and night (18:00-06:00 UTC) and
     #: lose it by day, the others the reverse (0: no effect; below 1).
     evening_taste: float = 0.0
+    #: Largest users x items product sampled through a dense taste-match matrix (the seeded
+    #: worlds of the demo and the tests keep their exact events); a larger world samples the
+    #: same distribution as a mixture over categories, in memory linear in users + items.
+    dense_pairs: int = 50_000_000
 
     def __post_init__(self) -> None:
         if min(self.n_users, self.n_items, self.days) < 1 or self.sessions_per_user <= 0:
@@ -92,7 +96,8 @@ class World:
     def __post_init__(self) -> None:
         self._users = pd.Index(self.users["user_id"])
         self._items = pd.Index(self.items["item_id"])
-        self._match = _taste_match(self.user_taste, self.item_categories)
+        dense = len(self._users) * len(self._items) <= self.config.dense_pairs
+        self._match = _taste_match(self.user_taste, self.item_categories) if dense else None
 
     def preference(self, user_ids: object, item_ids: object,
                    hour: float | None = None) -> np.ndarray:
@@ -114,7 +119,8 @@ class World:
         """
         users, items = np.broadcast_arrays(np.asarray(user_ids), np.asarray(item_ids))
         u, i = _lookup(self._users, users, "user"), _lookup(self._items, items, "item")
-        match = self._match[u, i]
+        match = (self._match[u, i] if self._match is not None
+                 else _pair_match(self.user_taste, self.item_categories, u, i))
         if hour is not None:
             match = match * _time_factor(self.item_categories.argmax(axis=1)[i],
                                          np.full(i.shape, hour), self.config.evening_taste)
@@ -170,22 +176,30 @@ def generate_world(cfg: WorldConfig | None = None) -> World:
     elapsed, first = np.cumsum(gaps), np.r_[0, np.cumsum(views)[:-1]]
     view_ts = session_start[view_session] + elapsed - np.repeat(elapsed[first] - gaps[first], views)
     view_user = session_user[view_session]
-    match = _taste_match(taste, item_cats)
     appeal = popularity * np.exp(0.5 * quality)
     view_hour = (view_ts % _DAY) / 3600.0  # the window starts at a UTC midnight
     view_item = np.empty(len(view_user), dtype=np.int64)
+    dense = cfg.n_users * n_i <= cfg.dense_pairs
+    match = _taste_match(taste, item_cats) if dense else None
     parts = (False, True) if cfg.evening_taste else (None,)  # None: one draw for every view
     for evening in parts:  # the appeal of each part of the day
         views = (np.arange(len(view_user)) if evening is None
                  else np.flatnonzero(_is_evening(view_hour) == evening))
         hour = np.full(n_i, 20.0 if evening else 12.0)  # (no tilt without a shift)
         tilt = _time_factor(primary, hour, cfg.evening_taste)
-        view_item[views] = _choose_items(rng, view_user[views], view_ts[views], match * tilt,
-                                         appeal * tilt, created)
+        if match is not None:
+            view_item[views] = _choose_items(rng, view_user[views], view_ts[views],
+                                             match * tilt, appeal * tilt, created)
+        else:  # the same weights: the tilt scales each item's categories and appeal
+            view_item[views] = _choose_items_by_category(
+                rng, view_user[views], view_ts[views], taste, item_cats * tilt[:, None],
+                appeal * tilt, created)
 
     n_v = len(view_item)
-    pref = _preference(match[view_user, view_item]
-                       * _time_factor(primary[view_item], view_hour, cfg.evening_taste),
+    view_match = (match[view_user, view_item] if match is not None
+                  else _pair_match(taste, item_cats, view_user, view_item))
+    pref = _preference(view_match * _time_factor(primary[view_item], view_hour,
+                                                 cfg.evening_taste),
                        quality[view_item])
     click = rng.random(n_v) < 0.8 * pref
     cart = click & (rng.random(n_v) < 0.05 + 0.4 * pref)
@@ -278,6 +292,16 @@ def _time_factor(primary: np.ndarray, hour: np.ndarray, strength: float) -> np.n
     return np.where(favoured, 1.0 + strength, 1.0 - strength)
 
 
+def _pair_match(taste: np.ndarray, item_cats: np.ndarray, users: np.ndarray,
+                items: np.ndarray) -> np.ndarray:
+    """:func:`_taste_match` of the (user, item) pairs alone."""
+    out = np.empty(len(users))
+    for start in range(0, len(users), _CHUNK):
+        part = slice(start, start + _CHUNK)
+        out[part] = np.einsum("ij,ij->i", taste[users[part]], item_cats[items[part]])
+    return taste.shape[1] * out
+
+
 def _preference(match: np.ndarray, quality: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(1.5 - 1.2 * np.log(match + 0.05) - 0.8 * quality))
 
@@ -310,6 +334,55 @@ def _choose_items(
     # Practically unreachable; the oldest item always exists.
     chosen[pending] = int(np.argmin(created))
     return chosen
+
+
+def _choose_items_by_category(
+    rng: np.random.Generator,
+    view_user: np.ndarray,
+    view_ts: np.ndarray,
+    taste: np.ndarray,
+    item_cats: np.ndarray,
+    appeal: np.ndarray,
+    created: np.ndarray,
+) -> np.ndarray:
+    """:func:`_choose_items`' distribution without the users x items matrix.
+
+    p(item | user) ∝ (n_cat Σ_c taste[u, c] cats[i, c] + 0.02) x appeal[i] is a mixture: a
+    component per category c of weight n_cat taste[u, c] Σ_i cats[i, c] appeal[i], items
+    within it ∝ cats[i, c] appeal[i], and a background of weight 0.02 Σ_i appeal[i], items ∝
+    appeal[i]. Each view draws its component, then its item from that component's CDF
+    (one per category, n_items long); items not yet created at view time are redrawn.
+    """
+    n_cat = taste.shape[1]
+    within = np.vstack([(item_cats * appeal[:, None]).T, appeal[None, :]])  # (n_cat+1, items)
+    cdfs = np.cumsum(within, axis=1)
+    mass = cdfs[:, -1].copy()
+    cdfs /= mass[:, None]
+    mass[:n_cat] *= n_cat
+    mass[n_cat] *= 0.02
+    chosen = np.empty(len(view_user), dtype=np.int64)
+    pending = np.arange(len(view_user))
+    for _ in range(20):
+        for start in range(0, len(pending), _CHUNK):
+            part = pending[start:start + _CHUNK]
+            weights = np.hstack([taste[view_user[part]], np.ones((len(part), 1))]) * mass
+            cum = np.cumsum(weights, axis=1)
+            draw = rng.random(len(part)) * cum[:, -1]
+            component = np.minimum((cum < draw[:, None]).sum(axis=1), n_cat)
+            uniform = rng.random(len(part))
+            for c in np.unique(component).tolist():
+                at = component == c
+                chosen[part[at]] = np.searchsorted(cdfs[c], uniform[at], side="right")
+        chosen[pending] = np.minimum(chosen[pending], len(appeal) - 1)
+        pending = pending[created[chosen[pending]] > view_ts[pending]]
+        if len(pending) == 0:
+            break
+    chosen[pending] = int(np.argmin(created))
+    return chosen
+
+
+#: Views handled per step of the category sampler (bounds its temporary arrays).
+_CHUNK = 1_000_000
 
 
 def _assemble(

@@ -126,3 +126,24 @@ def test_default_world_and_config_checks() -> None:
         WorldConfig(end=datetime(2024, 1, 1))
     with pytest.raises(ValueError, match="n_categories"):
         WorldConfig(n_categories=99)
+
+
+def test_a_world_too_large_for_a_dense_match_samples_the_same_distribution() -> None:
+    """Without the users x items matrix (``dense_pairs`` 0) the views follow the same taste
+    and popularity: per-item view shares and the views' category shares stay close to the
+    dense sampler's, and the ground truth is the same function."""
+    config = WorldConfig(n_users=600, n_items=300, days=30, end=END, seed=11)
+    dense = generate_world(config)
+    sparse = generate_world(WorldConfig(**{**vars(config), "dense_pairs": 0}))
+    assert sparse._match is None
+    views = [w.events[w.events["event_type"] == "view"] for w in (dense, sparse)]
+    shares = [v["item_id"].value_counts(normalize=True) for v in views]
+    total_variation = 0.5 * shares[0].sub(shares[1], fill_value=0).abs().sum()
+    assert total_variation < 0.15, total_variation
+    users = dense.users["user_id"].to_numpy()[:50]
+    items = dense.items["item_id"].to_numpy()
+    np.testing.assert_allclose(sparse.preference(users[:, None], items[None, :]),
+                               dense.preference(users[:, None], items[None, :]), rtol=1e-9)
+    # users view what they like: the views' mean true preference beats random pairs'
+    liked = sparse.preference(views[1]["user_id"].to_numpy(), views[1]["item_id"].to_numpy())
+    assert liked.mean() > sparse.preference(users[:, None], items[None, :]).mean() + 0.02

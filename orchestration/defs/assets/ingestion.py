@@ -29,6 +29,7 @@ class SourceConfig(dg.Config):
     n_items: int = _SOURCE.n_items
     days: int = _SOURCE.days
     seed: int = _SOURCE.seed
+    sessions_per_user: float = _SOURCE.sessions_per_user
 
 
 @dg.asset(group_name="ingestion", kinds={"parquet"})
