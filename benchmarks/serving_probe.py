@@ -147,8 +147,8 @@ def mean_ms(before: dict[str, float], after: dict[str, float], prefix: str) -> d
 
 
 def redis_bytes(user_ids: list[str], item_ids: list[str], sample: int = 200) -> dict[str, float]:
-    """Mean bytes (``MEMORY USAGE``) of a user's and of an item's online-store hash, over a
-    sample of each, and Redis's whole used memory."""
+    """Mean bytes (``MEMORY USAGE``) of a user's and of an item's online-store hash, over the
+    rows found among a sample of the ids (and the share found), and Redis's used memory."""
     from recsys.features.names import RANKER_SERVICE, USER_CONTEXT_SERVICE
     from recsys.features.online_reader import EntityFeatureReader
     from recsys.features.reads import entity_feature_refs
@@ -164,8 +164,10 @@ def redis_bytes(user_ids: list[str], item_ids: list[str], sample: int = 200) -> 
         reader = EntityFeatureReader(store, entity_feature_refs(store, services, join_key),
                                      join_key)
         step = max(1, len(ids) // sample)
-        sizes = [client.memory_usage(reader.hash_read(i)[0], samples=0) or 0
+        sizes = [client.memory_usage(reader.hash_read(i)[0], samples=0)
                  for i in ids[::step][:sample]]
-        out[f"bytes_per_{name}"] = round(sum(sizes) / max(len(sizes), 1), 1)
+        found = [size for size in sizes if size]  # an id without a row (no event) has none
+        out[f"bytes_per_{name}"] = round(sum(found) / max(len(found), 1), 1)
+        out[f"{name}_rows_found"] = round(len(found) / max(len(sizes), 1), 3)
     out["used_memory_mb"] = round(client.info("memory")["used_memory"] / 2**20, 1)
     return out
