@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from recsys.events.category_sampling import choose_items_by_category, pair_match
 from recsys.events.schema import EVENT_COLUMNS, ITEM_COLUMNS, USER_COLUMNS
 
 logger = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ class World:
         users, items = np.broadcast_arrays(np.asarray(user_ids), np.asarray(item_ids))
         u, i = _lookup(self._users, users, "user"), _lookup(self._items, items, "item")
         match = (self._match[u, i] if self._match is not None
-                 else _pair_match(self.user_taste, self.item_categories, u, i))
+                 else pair_match(self.user_taste, self.item_categories, u, i))
         if hour is not None:
             match = match * _time_factor(self.item_categories.argmax(axis=1)[i],
                                          np.full(i.shape, hour), self.config.evening_taste)
@@ -191,13 +192,13 @@ def generate_world(cfg: WorldConfig | None = None) -> World:
             view_item[views] = _choose_items(rng, view_user[views], view_ts[views],
                                              match * tilt, appeal * tilt, created)
         else:  # the same weights: the tilt scales each item's categories and appeal
-            view_item[views] = _choose_items_by_category(
+            view_item[views] = choose_items_by_category(
                 rng, view_user[views], view_ts[views], taste, item_cats * tilt[:, None],
                 appeal * tilt, created)
 
     n_v = len(view_item)
     view_match = (match[view_user, view_item] if match is not None
-                  else _pair_match(taste, item_cats, view_user, view_item))
+                  else pair_match(taste, item_cats, view_user, view_item))
     pref = _preference(view_match * _time_factor(primary[view_item], view_hour,
                                                  cfg.evening_taste),
                        quality[view_item])
@@ -292,16 +293,6 @@ def _time_factor(primary: np.ndarray, hour: np.ndarray, strength: float) -> np.n
     return np.where(favoured, 1.0 + strength, 1.0 - strength)
 
 
-def _pair_match(taste: np.ndarray, item_cats: np.ndarray, users: np.ndarray,
-                items: np.ndarray) -> np.ndarray:
-    """:func:`_taste_match` of the (user, item) pairs alone."""
-    out = np.empty(len(users))
-    for start in range(0, len(users), _CHUNK):
-        part = slice(start, start + _CHUNK)
-        out[part] = np.einsum("ij,ij->i", taste[users[part]], item_cats[items[part]])
-    return taste.shape[1] * out
-
-
 def _preference(match: np.ndarray, quality: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(1.5 - 1.2 * np.log(match + 0.05) - 0.8 * quality))
 
@@ -334,55 +325,6 @@ def _choose_items(
     # Practically unreachable; the oldest item always exists.
     chosen[pending] = int(np.argmin(created))
     return chosen
-
-
-def _choose_items_by_category(
-    rng: np.random.Generator,
-    view_user: np.ndarray,
-    view_ts: np.ndarray,
-    taste: np.ndarray,
-    item_cats: np.ndarray,
-    appeal: np.ndarray,
-    created: np.ndarray,
-) -> np.ndarray:
-    """:func:`_choose_items`' distribution without the users x items matrix.
-
-    p(item | user) ∝ (n_cat Σ_c taste[u, c] cats[i, c] + 0.02) x appeal[i] is a mixture: a
-    component per category c of weight n_cat taste[u, c] Σ_i cats[i, c] appeal[i], items
-    within it ∝ cats[i, c] appeal[i], and a background of weight 0.02 Σ_i appeal[i], items ∝
-    appeal[i]. Each view draws its component, then its item from that component's CDF
-    (one per category, n_items long); items not yet created at view time are redrawn.
-    """
-    n_cat = taste.shape[1]
-    within = np.vstack([(item_cats * appeal[:, None]).T, appeal[None, :]])  # (n_cat+1, items)
-    cdfs = np.cumsum(within, axis=1)
-    mass = cdfs[:, -1].copy()
-    cdfs /= mass[:, None]
-    mass[:n_cat] *= n_cat
-    mass[n_cat] *= 0.02
-    chosen = np.empty(len(view_user), dtype=np.int64)
-    pending = np.arange(len(view_user))
-    for _ in range(20):
-        for start in range(0, len(pending), _CHUNK):
-            part = pending[start:start + _CHUNK]
-            weights = np.hstack([taste[view_user[part]], np.ones((len(part), 1))]) * mass
-            cum = np.cumsum(weights, axis=1)
-            draw = rng.random(len(part)) * cum[:, -1]
-            component = np.minimum((cum < draw[:, None]).sum(axis=1), n_cat)
-            uniform = rng.random(len(part))
-            for c in np.unique(component).tolist():
-                at = component == c
-                chosen[part[at]] = np.searchsorted(cdfs[c], uniform[at], side="right")
-        chosen[pending] = np.minimum(chosen[pending], len(appeal) - 1)
-        pending = pending[created[chosen[pending]] > view_ts[pending]]
-        if len(pending) == 0:
-            break
-    chosen[pending] = int(np.argmin(created))
-    return chosen
-
-
-#: Views handled per step of the category sampler (bounds its temporary arrays).
-_CHUNK = 1_000_000
 
 
 def _assemble(
