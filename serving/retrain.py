@@ -59,7 +59,7 @@ def launch_retrain(settings: ServingSettings) -> str:
         raise RetrainRunningError(running)
     try:
         client = DagsterGraphQLClient(settings.dagster_host, port_number=settings.dagster_port,
-                                      timeout=10)
+                                      timeout=30)
         run_id = client.submit_job_execution(
             settings.retrain_job, repository_location_name=settings.dagster_location
         )
