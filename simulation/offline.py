@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from recsys.events.synthetic import purchase_probability
 from recsys.experiments.analysis import Analysis, final_total
 from recsys.experiments.decisions import decide
 from recsys.experiments.model import Experiment, ExperimentSpec, Variant
@@ -38,7 +39,7 @@ def days_of(arm: Arm, persons: np.ndarray, days: int, rng: np.random.Generator,
     price = arm.price[persons].astype(np.float32)
     click_p = (behaviour.examination(pref.shape[1]) * behaviour.click_scale * pref).astype(
         np.float32)
-    buy_p = (0.05 + 0.4 * pref) * (0.3 + 0.4 * pref)
+    buy_p = purchase_probability(pref)
     entry = rng.integers(0, days, len(persons))
     totals = np.zeros((5, len(persons)))
     out = []
