@@ -15,7 +15,7 @@ import pandas as pd
 from scipy import stats
 
 from recsys.events.synthetic import purchase_probability
-from recsys.experiments.analysis import Analysis, final_total
+from recsys.experiments.analysis import Analysis, final_total, user_values
 from recsys.experiments.decisions import decide
 from recsys.experiments.model import Experiment, ExperimentSpec, Variant
 from recsys.experiments.statistics import sequential_test, srm_p_value
@@ -62,12 +62,8 @@ def days_of(arm: Arm, persons: np.ndarray, days: int, rng: np.random.Generator,
 
 def per_user(totals: np.ndarray, metric: str) -> np.ndarray:
     """Per-user values of ``metric`` of the people who have entered."""
-    impressions, clicks, purchases, revenue, entered = totals[:, totals[4] > 0]
-    if metric == "ctr":
-        return clicks / np.maximum(impressions, 1)
-    if metric == "conversion":
-        return (purchases > 0).astype(float)
-    return revenue
+    impressions, clicks, purchases, revenue, _ = totals[:, totals[4] > 0]
+    return user_values(metric, impressions, clicks, purchases, revenue)
 
 
 def looks_frame(days: list[tuple[np.ndarray, np.ndarray]], metric: str,

@@ -32,7 +32,7 @@ from recsys.platform.settings import Settings
 logger = logging.getLogger(__name__)
 
 MLFLOW_EXPERIMENT = "recsys-experiments"
-TABLE_COLUMNS = ["look", "variant", "users", "impressions", "ctr", "conversion",
+TABLE_COLUMNS = ["look", "day", "variant", "users", "impressions", "ctr", "conversion",
                  "revenue_per_user", "p95_latency_ms", "error_rate", "fallback_rate"]
 
 
@@ -45,16 +45,21 @@ class Look:
 
 
 def lift_png(analysis: Analysis, metric: str) -> bytes:
-    """The treatment's relative lift per look with its sequential interval."""
+    """The treatment's relative lift at each daily look with its sequential interval (a bar
+    at every look, a band between them)."""
     fig, ax = new_figure(6, 3.5)
     lift = analysis.lift
     if len(lift):
-        ax.fill_between(lift["look"], lift["ci_lower"] * 100, lift["ci_upper"] * 100,
-                        alpha=0.25, label="sequential 95 % interval")
-        ax.plot(lift["look"], lift["lift"] * 100, marker="o", label="lift")
-        ax.set_xticks(lift["look"].tolist())
+        look, centre = lift["look"], lift["lift"] * 100
+        lower, upper = lift["ci_lower"] * 100, lift["ci_upper"] * 100
+        if len(lift) > 1:
+            ax.fill_between(look, lower, upper, alpha=0.2)
+        ax.errorbar(look, centre, yerr=[centre - lower, upper - centre], marker="o",
+                    capsize=4, label="lift, group-sequential interval")
+        ax.set_xticks(look.tolist(), [str(day) for day in lift["day"]],
+                      rotation=30 if len(lift) > 4 else 0)
     ax.axhline(0, color="black", linewidth=0.8)
-    ax.set_xlabel("look (day)")
+    ax.set_xlabel("day (cumulative look)")
     ax.set_ylabel(f"{metric} lift vs control (%)")
     ax.set_title(f"{analysis.experiment_id}: {metric} lift over time")
     ax.legend(loc="best")
