@@ -30,6 +30,7 @@ import pandas as pd
 
 from benchmarks.serving_probe import free_port
 from recsys.events.event_log import EventLog
+from recsys.events.impressions import ImpressionLog
 from recsys.events.schema import Event
 from recsys.events.stream import RedisEventStream, open_event_stream
 from recsys.features.online_events import OnlineEventWriter
@@ -57,7 +58,8 @@ def consume(settings: Settings, events: list[Event], batch: int) -> dict[str, fl
     store = get_feature_store(settings)
     writer = OnlineEventWriter(store, connect(resolve_redis(settings).url))
     consumer = StreamConsumer(stream, EventLog(settings.event_log_dir / f"batch-{batch}"),
-                              writer, "bench", batch=batch, block_ms=10)
+                              ImpressionLog(settings.impression_log_dir), writer, "bench",
+                              batch=batch, block_ms=10)
     consumer.step()  # warm: Feast's registry and the Redis connections
     warm = consumer.processed
     cpu, start = time.process_time(), time.perf_counter()

@@ -2,10 +2,12 @@
 
 A request hands its ``rec_id``, the time, the response body (JSON bytes, as cached or just
 serialized) and its latency to :meth:`ImpressionRecorder.record`; a background thread wakes
-every ``flush_seconds``, parses the bodies and appends the impressions to the durable
-:class:`recsys.events.impressions.ImpressionLog` in one fsync'd write. A crash can lose at
-most the impressions of the last flush interval (never an event: those are logged before
-``POST /events`` answers); :meth:`flush` at shutdown writes the rest.
+every ``flush_seconds``, parses the bodies and hands the impressions to its sink in one
+batch: the service's :meth:`serving.intake.EventIntake.accept_impressions`, which takes the
+events' path (the durable :class:`recsys.events.impressions.ImpressionLog` in one fsync'd
+write, or the shared event stream). A crash can lose at most the impressions of the last
+flush interval (never an event: those are logged before ``POST /events`` answers);
+:meth:`flush` at shutdown writes the rest.
 """
 
 from __future__ import annotations

@@ -13,6 +13,11 @@ stream (all of it or none) before the API answers; the stream consumers
 batch the stream does not take (Redis down or failing over) goes to the durable outbox's
 ``stream/`` folder and is appended by the replay thread once the stream answers: it is
 accepted either way. The service holds one intake for its life; model swaps do not touch it.
+
+Impressions (the served lists the :class:`serving.impressions.ImpressionRecorder` hands
+over in the background) take the same path: appended to the impression log in the local
+profile; appended to the stream (whose consumers write the impression log), or else to the
+outbox's ``impressions/`` folder for the replay, in the stream profile.
 """
 
 from __future__ import annotations
@@ -22,39 +27,49 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+import bentoml
 from feast import FeatureStore
 
 from recsys.events.event_log import EventLog
+from recsys.events.impressions import ImpressionLog, impression_from_json
 from recsys.events.schema import Event
 from recsys.events.stream import EventStream
 from recsys.features.online_events import OnlineEventWriter
 from recsys.platform.redis_server import REDIS_ERRORS
 from serving.breaker import Breaker
 from serving.cache import ResponseCache
-from serving.metrics import EVENT_TYPES, EVENTS
+from serving.metrics import EVENT_TYPES, EVENTS, IMPRESSIONS
 
 logger = logging.getLogger(__name__)
 
+
 class EventIntake:
-    """Log, push once (or queue for replay), invalidate; or append to the stream."""
+    """Log, push once (or queue for replay), invalidate; or append to the stream.
+
+    ``impression_log`` is where :meth:`accept_impressions` writes without a stream (and
+    where impressions queued for a stream go if the stream was switched off since)."""
 
     def __init__(self, log: EventLog, store: FeatureStore, breaker: Breaker,
                  cache: ResponseCache, outbox_dir: Path, dedupe_seconds: int = 7 * 86400,
                  replay_seconds: float = 2.0, user_ttl_seconds: int = 30 * 86400,
-                 stream: EventStream | None = None):
+                 stream: EventStream | None = None,
+                 impression_log: ImpressionLog | None = None):
         self.log, self.breaker, self.cache, self.stream = log, breaker, cache, stream
+        self.impression_log = impression_log
         self.writer = OnlineEventWriter(store, cache.client, dedupe_seconds, user_ttl_seconds)
         self.outbox = Path(outbox_dir)
         # Batches for the stream, not yet in it (nor in the log: the consumers write that).
         self.stream_outbox = self.outbox / "stream"
-        self.stream_outbox.mkdir(parents=True, exist_ok=True)
+        self.impression_outbox = self.outbox / "impressions"
+        for folder in (self.stream_outbox, self.impression_outbox):
+            folder.mkdir(parents=True, exist_ok=True)
         self._sequence = 0
         self._outbox_lock = threading.Lock()
         self._stop = threading.Event()
-        for folder in (self.outbox, self.stream_outbox):
+        for folder in (self.outbox, self.stream_outbox, self.impression_outbox):
             for stale in folder.glob(".claimed-*"):  # a worker died while replaying it
                 if time.time() - stale.stat().st_mtime > 60:
                     os.replace(stale, folder / stale.name.split("-", 2)[2])
@@ -66,10 +81,12 @@ class EventIntake:
         """Take a validated batch; returns the number of users pushed online now (0 when
         the online store could not be reached: the batch is then in the log and the outbox;
         always 0 with a stream: its consumers push)."""
-        if self.stream is not None:
-            self._append_to_stream(events)
-        else:
+        if self.stream is None:
             self.log.append_records(events)
+        elif self._append_to_stream(self.stream.append, events):
+            EVENTS.labels(outcome="streamed").inc(len(events))
+        else:
+            self._to_outbox(_lines(events), self.stream_outbox, EVENTS)
         for event in events:  # accepted (in the log, the stream or its outbox)
             EVENT_TYPES.labels(event_type=event.event_type.value).inc()
         if self.stream is not None:
@@ -82,9 +99,9 @@ class EventIntake:
             except Exception as exc:  # logged durably already; replayed from the outbox
                 logger.warning("online push failed, queued for replay: %s", exc)
                 self.breaker.failed()
-                self._to_outbox(events, self.outbox)
+                self._to_outbox(_lines(events), self.outbox, EVENTS)
         else:
-            self._to_outbox(events, self.outbox)
+            self._to_outbox(_lines(events), self.outbox, EVENTS)
         self.cache.invalidate(sorted({event.user_id for event in events}))
         return pushed
 
@@ -96,44 +113,66 @@ class EventIntake:
             EVENTS.labels(outcome="duplicate").inc(outcome.duplicates)
         return len(outcome.users)
 
-    def _append_to_stream(self, events: Sequence[Event]) -> None:
-        """Into the stream, or (stream unreachable) durably into the outbox for it."""
-        assert self.stream is not None
-        if self.breaker.allow():
-            try:
-                self.stream.append(events)
-                self.breaker.succeeded()
-                EVENTS.labels(outcome="streamed").inc(len(events))
-                return
-            except REDIS_ERRORS as exc:
-                # A timeout may hide an append that happened: the replay appends the batch
-                # again and event_id absorbs the copy.
-                logger.warning("stream append failed, queued for replay: %s", exc)
-                self.breaker.failed()
-        self._to_outbox(events, self.stream_outbox)
+    def accept_impressions(self, records: Sequence[Mapping]) -> None:
+        """Log served lists (:func:`~recsys.events.impressions.impression_record` dicts):
+        to the impression log, or to the stream (its outbox when it cannot be reached)."""
+        if self.stream is None:
+            self._log_impressions(records)
+        elif self._append_to_stream(self.stream.append_impressions, records):
+            IMPRESSIONS.labels(outcome="streamed").inc(len(records))
+        else:
+            self._to_outbox([json.dumps(record, separators=(",", ":")) for record in records],
+                            self.impression_outbox, IMPRESSIONS)
 
-    def _to_outbox(self, events: Sequence[Event], folder: Path) -> None:
-        """Write the batch to a new outbox file, durably (the replay reads it back)."""
+    def _log_impressions(self, records: Sequence[Mapping]) -> None:
+        if self.impression_log is None:
+            raise RuntimeError("impressions need an impression log without a stream")
+        self.impression_log.append(records)
+        IMPRESSIONS.labels(outcome="logged").inc(len(records))
+
+    def _append_to_stream(self, append: Callable[[Sequence], object], batch: Sequence) -> bool:
+        """``append(batch)`` to the stream; False when the stream cannot take it now (the
+        caller writes it to the outbox)."""
+        if not self.breaker.allow():
+            return False
+        try:
+            append(batch)
+        except REDIS_ERRORS as exc:
+            # A timeout may hide an append that happened: the replay appends the batch
+            # again and event_id (rec_id) absorbs the copy.
+            logger.warning("stream append failed, queued for replay: %s", exc)
+            self.breaker.failed()
+            return False
+        self.breaker.succeeded()
+        return True
+
+    def _to_outbox(self, lines: Sequence[str], folder: Path,
+                   counter: bentoml.metrics.Counter) -> None:
+        """Write a batch (JSON lines) to a new outbox file, durably (the replay reads it
+        back); ``counter`` (:data:`EVENTS` or :data:`IMPRESSIONS`) counts it as queued."""
         with self._outbox_lock:
             self._sequence += 1
             name = f"{time.time_ns()}-{os.getpid()}-{self._sequence}.jsonl"
         tmp = folder / f".{name}"
         with open(tmp, "w") as out:
-            for event in events:
-                out.write(event.model_dump_json() + "\n")
+            for line in lines:
+                out.write(line + "\n")
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, folder / name)
-        EVENTS.labels(outcome="queued").inc(len(events))
+        counter.labels(outcome="queued").inc(len(lines))
 
     def replay(self) -> int:
         """Forward every outbox batch, oldest first, deleting each once forwarded; returns
-        the events replayed. Stops at the first failure (the rest waits for the next round).
+        the events and impressions replayed. Stops at the first failure (the rest waits for
+        the next round).
 
         Batches of the local profile are pushed online; batches for the stream are appended
         to it (or, if the stream was switched off since, logged and pushed)."""
-        replayed = self._drain(self.outbox, self._push_replayed)
-        return replayed + self._drain(self.stream_outbox, self._forward_streamed)
+        replayed = self._drain(self.outbox, _event, self._push_replayed, EVENTS)
+        replayed += self._drain(self.stream_outbox, _event, self._forward_streamed, EVENTS)
+        return replayed + self._drain(self.impression_outbox, impression_from_json,
+                                      self._forward_impressions, IMPRESSIONS)
 
     def _push_replayed(self, events: list[Event]) -> None:
         self.push(events)
@@ -146,7 +185,14 @@ class EventIntake:
         self.log.append_records(events)
         self._push_replayed(events)
 
-    def _drain(self, folder: Path, forward: Callable[[list[Event]], None]) -> int:
+    def _forward_impressions(self, records: list[dict]) -> None:
+        if self.stream is not None:
+            self.stream.append_impressions(records)
+        else:
+            self._log_impressions(records)
+
+    def _drain(self, folder: Path, parse: Callable[[str], object],
+               forward: Callable[[list], None], counter: bentoml.metrics.Counter) -> int:
         replayed = 0
         for path in sorted(folder.glob("*.jsonl")):
             claimed = path.with_name(f".claimed-{os.getpid()}-{path.name}")
@@ -154,20 +200,20 @@ class EventIntake:
                 os.rename(path, claimed)
             except FileNotFoundError:
                 continue
-            events = [Event.model_validate(json.loads(line))
-                      for line in claimed.read_text().splitlines() if line.strip()]
+            batch = [parse(line) for line in claimed.read_text().splitlines() if line.strip()]
             try:
-                forward(events)
+                forward(batch)
             except BaseException:
                 os.rename(claimed, path)  # back for the next round
                 raise
             claimed.unlink()
-            EVENTS.labels(outcome="replayed").inc(len(events))
-            replayed += len(events)
+            counter.labels(outcome="replayed").inc(len(batch))
+            replayed += len(batch)
         return replayed
 
     def _pending(self) -> bool:
-        return any(self.outbox.glob("*.jsonl")) or any(self.stream_outbox.glob("*.jsonl"))
+        return any(any(folder.glob("*.jsonl")) for folder in
+                   (self.outbox, self.stream_outbox, self.impression_outbox))
 
     def _replay_loop(self, every: float) -> None:
         while not self._stop.wait(every):
@@ -175,7 +221,8 @@ class EventIntake:
                 continue
             try:
                 if replayed := self.replay():
-                    logger.info("replayed %d events from the outbox", replayed)
+                    logger.info("replayed %d events and impressions from the outbox",
+                                replayed)
                 self.breaker.succeeded()
             except Exception as exc:
                 logger.warning("outbox replay failed, will retry: %s", exc)
@@ -183,3 +230,11 @@ class EventIntake:
 
     def stop(self) -> None:
         self._stop.set()
+
+
+def _lines(events: Sequence[Event]) -> list[str]:
+    return [event.model_dump_json() for event in events]
+
+
+def _event(line: str) -> Event:
+    return Event.model_validate(json.loads(line))

@@ -70,6 +70,12 @@ EVENTS = bentoml.metrics.Counter(
     "event_id pushed before), queued (for replay: Redis unreachable), replayed.",
     labelnames=["outcome"],
 )
+IMPRESSIONS = bentoml.metrics.Counter(
+    name="recsys_impressions",
+    documentation="Served lists handed to the impression path by what happened to them: "
+    "logged (local profile), streamed, queued (for replay: the stream unreachable), replayed.",
+    labelnames=["outcome"],
+)
 EVENT_TYPES = bentoml.metrics.Counter(
     name="recsys_events_accepted",
     documentation="Events accepted (logged durably) by event type.",

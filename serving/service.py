@@ -110,9 +110,11 @@ class RecommendationService:
                                    row_key=rows.row_key)
         self.intake = EventIntake(EventLog(self.settings.event_log_dir), self.models.store,
                                   write_breaker, self.cache, self.settings.push_outbox_dir,
-                                  stream=open_event_stream(self.settings, timeout=1.0))
-        self.impressions = (ImpressionRecorder(ImpressionLog(
-            self.settings.impression_log_dir).append) if self.serving.impressions else None)
+                                  stream=open_event_stream(self.settings, timeout=1.0),
+                                  impression_log=ImpressionLog(self.settings.impression_log_dir))
+        # Impressions take the events' path (the log, or the shared stream), off the request's.
+        self.impressions = (ImpressionRecorder(self.intake.accept_impressions)
+                            if self.serving.impressions else None)
         self.models.start()
         freeze_heap()
 

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from recsys.experiments.analysis import Analysis, final_total
+from recsys.events.synthetic import purchase_probability
+from recsys.experiments.analysis import Analysis, final_total, user_values
 from recsys.experiments.decisions import decide
 from recsys.experiments.model import Experiment, ExperimentSpec, Variant
 from recsys.experiments.statistics import sequential_test, srm_p_value
@@ -38,7 +39,7 @@ def days_of(arm: Arm, persons: np.ndarray, days: int, rng: np.random.Generator,
     price = arm.price[persons].astype(np.float32)
     click_p = (behaviour.examination(pref.shape[1]) * behaviour.click_scale * pref).astype(
         np.float32)
-    buy_p = (0.05 + 0.4 * pref) * (0.3 + 0.4 * pref)
+    buy_p = purchase_probability(pref)
     entry = rng.integers(0, days, len(persons))
     totals = np.zeros((5, len(persons)))
     out = []
@@ -61,12 +62,8 @@ def days_of(arm: Arm, persons: np.ndarray, days: int, rng: np.random.Generator,
 
 def per_user(totals: np.ndarray, metric: str) -> np.ndarray:
     """Per-user values of ``metric`` of the people who have entered."""
-    impressions, clicks, purchases, revenue, entered = totals[:, totals[4] > 0]
-    if metric == "ctr":
-        return clicks / np.maximum(impressions, 1)
-    if metric == "conversion":
-        return (purchases > 0).astype(float)
-    return revenue
+    impressions, clicks, purchases, revenue, _ = totals[:, totals[4] > 0]
+    return user_values(metric, impressions, clicks, purchases, revenue)
 
 
 def looks_frame(days: list[tuple[np.ndarray, np.ndarray]], metric: str,

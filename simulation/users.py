@@ -14,11 +14,26 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recsys.events.synthetic import World
+from recsys.events.synthetic import World, purchase_probability
 
 
 @dataclass(frozen=True)
 class Behaviour:
+    """How simulated people treat a list (the module docstring gives the model).
+
+    Parameters
+    ----------
+    examine_top, examine_decay : float
+        Examination probability of position k (from 0) is
+        ``examine_top * (k + 1) ** -examine_decay``.
+    click_scale : float
+        An examined item is clicked with probability ``click_scale * preference``.
+    leave_after_poor : float
+        Chance of ending the session after a list without a click.
+    lists_per_session : int
+        Most lists asked for in one session.
+    """
+
     examine_top: float = 0.95
     examine_decay: float = 0.8
     click_scale: float = 0.8
@@ -35,8 +50,7 @@ def react(preference: np.ndarray, rng: np.random.Generator,
     of each shown item, one list per row, positions along the last axis)."""
     examined = rng.random(preference.shape) < behaviour.examination(preference.shape[-1])
     clicked = examined & (rng.random(preference.shape) < behaviour.click_scale * preference)
-    buy_p = (0.05 + 0.4 * preference) * (0.3 + 0.4 * preference)
-    bought = clicked & (rng.random(preference.shape) < buy_p)
+    bought = clicked & (rng.random(preference.shape) < purchase_probability(preference))
     return clicked, bought
 
 

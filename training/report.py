@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 from pathlib import Path
 from typing import Any
+
+from recsys.evaluation.plots import new_figure, png_bytes
 
 #: Columns of the HTML table: (metric key template, header).
 COLUMNS = (
@@ -26,16 +27,10 @@ SUFFIXES = (".html", ".png")
 
 def plot_png(report: dict[str, Any]) -> bytes:
     """Grouped bars of NDCG@k and precision@k per model, ± std over seeds, as PNG bytes."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
     k = report["protocol"]["k"]
     models = list(report["models"])
     metrics = ((f"ndcg_at_{k}", f"NDCG@{k}"), (f"precision_at_{k}", f"precision@{k}"))
-    figure = Figure(figsize=(7, 4), dpi=100)
-    axes = figure.subplots()
+    figure, axes = new_figure(7, 4)
     width = 0.8 / len(metrics)
     for index, (key, label) in enumerate(metrics):
         means = [report["models"][m]["metrics"].get(key, 0.0) for m in models]
@@ -51,10 +46,7 @@ def plot_png(report: dict[str, Any]) -> bytes:
     seeds = len(report["protocol"].get("seeds", []))
     axes.set_title(f"{report['protocol']['name']} protocol, k={k}, {seeds} seed(s)")
     axes.legend()
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
+    return png_bytes(figure)
 
 
 def _cell(row: dict[str, Any], key: str) -> str:

@@ -8,8 +8,6 @@ in training removed; relevance is binary (an interaction in the holdout). Metric
 
 from __future__ import annotations
 
-import base64
-import io
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +18,7 @@ import pandas as pd
 from feast import FeatureStore
 
 from recsys.evaluation.metrics import evaluate_rankings
+from recsys.evaluation.plots import markdown_image, new_figure, png_bytes
 from recsys.evaluation.windows import Windows, before
 from recsys.features.names import RANKER_SERVICE
 from recsys.models.exploration import EXPLORE_SLOTS, NEW_ITEMS_GENERATOR, new_candidates
@@ -57,12 +56,7 @@ class EvaluationReport:
 
     def png(self, metric: str = "ndcg") -> bytes:
         """A PNG of ``metric`` against k for each model."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(6, 4))
+        fig, ax = new_figure(6, 4)
         for model, rows in self.table.groupby("model"):
             ax.plot(rows["k"], rows[f"{metric}_at_k"], marker="o", label=model)
         ax.set_xticks(sorted(self.table["k"].unique()))
@@ -71,11 +65,7 @@ class EvaluationReport:
         ax.set_title(f"{metric.upper()}@k on the temporal holdout ({self.n_users} users)")
         ax.legend()
         ax.grid(alpha=0.3)
-        fig.tight_layout()
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=100)
-        plt.close(fig)
-        return buffer.getvalue()
+        return png_bytes(fig)
 
     def plot(self, path: Path, metric: str = "ndcg") -> Path:
         """Write :meth:`png` to ``path``."""
@@ -85,8 +75,7 @@ class EvaluationReport:
     def plot_markdown(self, metric: str = "ndcg") -> str:
         """Markdown showing :meth:`png` inline, as a base64 ``data:`` URI (for a page, such
         as Dagster's asset metadata, that renders markdown but serves no files)."""
-        encoded = base64.b64encode(self.png(metric)).decode("ascii")
-        return f"![{metric.upper()}@k](data:image/png;base64,{encoded})"
+        return markdown_image(self.png(metric), f"{metric.upper()}@k")
 
 
 def holdout_truth(interactions: pd.DataFrame, windows: Windows) -> dict[str, set[str]]:

@@ -4,9 +4,12 @@ An impression is one served list: its ``rec_id``, the user, the items with their
 and scores, the model version, the experiment and variant, the fallback flag, the latency
 and the time. :class:`ImpressionLog` keeps them like the event log keeps events: JSON lines
 appended (fsync'd) to a per-process segment of each UTC day under ``root/date=YYYY-MM-DD/``;
-readers only read. :func:`attribute` ties each outcome event to the impression that led to
-it: by the event's ``rec_id`` when it carries one, else to the latest impression of that item
-for that user within a window before the event.
+readers only read. The service writes it itself in the local profile; with the shared event
+stream the impressions travel in the stream like events and the stream consumers write it
+(a redelivered batch is read once: :meth:`ImpressionLog.read` keeps one list per
+``rec_id``). :func:`attribute` ties each outcome event to the impression that led to it: by
+the event's ``rec_id`` when it carries one, else to the latest impression of that item for
+that user within a window before the event.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ logger = logging.getLogger(__name__)
 #: One row per shown item (the frame form of impressions).
 IMPRESSION_COLUMNS = ["rec_id", "user_id", "item_id", "position", "score", "model_version",
                       "experiment_id", "variant", "fallback", "latency_ms", "error", "timestamp"]
+#: Keys every stored impression has (non-empty).
+REQUIRED = ("rec_id", "user_id", "timestamp")
 
 
 def impression_record(rec_id: str, at: float, body: Mapping, latency_ms: float) -> dict:
@@ -42,6 +47,17 @@ def impression_record(rec_id: str, at: float, body: Mapping, latency_ms: float) 
         "latency_ms": round(latency_ms, 3), "error": bool(body.get("error")),
         "timestamp": datetime.fromtimestamp(at, tz=UTC).isoformat(),
     }
+
+
+def impression_from_json(payload: bytes | str) -> dict:
+    """The :func:`impression_record` dict of its JSON form; ValueError when it is not one."""
+    record = json.loads(payload)
+    if not isinstance(record, dict) or not all(record.get(key) for key in REQUIRED):
+        raise ValueError(f"not an impression (needs {', '.join(REQUIRED)}): {payload[:200]!r}")
+    if not isinstance(record.get("items", []), list):
+        raise ValueError(f"impression {record['rec_id']}: items is not a list")
+    datetime.fromisoformat(str(record["timestamp"]))
+    return record
 
 
 class ImpressionLog:
@@ -72,14 +88,18 @@ class ImpressionLog:
     def read(self, days: Iterable[date] | None = None) -> pd.DataFrame:
         """Impressions of ``days`` (default: all), one row per shown item (position from 0);
         a list that showed nothing keeps one row with ``item_id`` None (it still counts as
-        an impression for latency, errors and fallbacks)."""
-        rows = []
+        an impression for latency, errors and fallbacks). A list logged twice (a stream
+        batch redelivered to a consumer) is read once."""
+        rows, seen = [], set()
         for day in self.days() if days is None else days:
             for path in sorted((self.root / f"date={day.isoformat()}").glob("*.jsonl")):
                 lines = path.read_bytes().split(b"\n")
                 for line in lines[:-1]:  # the last one may be mid-write
                     if line.strip():
-                        rows.extend(_rows(json.loads(line)))
+                        record = json.loads(line)
+                        if record["rec_id"] not in seen:
+                            seen.add(record["rec_id"])
+                            rows.extend(_rows(record))
         frame = pd.DataFrame(rows, columns=IMPRESSION_COLUMNS)
         frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, format="ISO8601")
         return frame.astype({"position": "Int64", "score": "float64", "latency_ms": "float64",

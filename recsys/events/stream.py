@@ -1,12 +1,15 @@
-"""The shared event stream: accepted events on their way to the log and the online store.
+"""The shared event stream: accepted events on their way to the log and the online store,
+and the impressions (served lists) on their way to the impression log.
 
-Service replicas append the events they accept; stream consumers
-(:mod:`recsys.features.stream_consumer`) read them in a consumer group, write them to the
-durable event log and push them online, and acknowledge them only then. Delivery is at
+Service replicas append the events they accept and the lists they serve; stream consumers
+(:mod:`recsys.features.stream_consumer`) read them in a consumer group, write events to the
+durable event log and push them online, write impressions to the impression log, and
+acknowledge them only then. Delivery is at
 least once: an entry read by a consumer that dies before acknowledging stays pending in the
 group and another consumer claims it once it has been idle ``claim_idle_ms``; the duplicates
 this can produce are absorbed by ``event_id`` (the online push keeps a marker per event,
-``validated_events`` keeps the first row of each id).
+``validated_events`` keeps the first row of each id) and by ``rec_id`` (the impression log
+reads one list per id).
 
 :class:`EventStream` is the interface; :class:`RedisEventStream` implements it with Redis
 Streams (``XADD`` bounded by ``MAXLEN ~``, ``XREADGROUP``, ``XACK``, ``XAUTOCLAIM``). Which
@@ -16,33 +19,41 @@ one the platform uses is the setting ``RECSYS_EVENT_STREAM`` (:func:`open_event_
 
 from __future__ import annotations
 
+import json
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import redis
 from pydantic import ValidationError
 from redis.cluster import RedisCluster
 
+from recsys.events.impressions import impression_from_json
 from recsys.events.schema import Event
 from recsys.platform.redis_server import connect, resolve_redis
 from recsys.platform.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
+#: The entry field that holds an event's JSON, and the one that holds an impression's.
 FIELD = b"event"
+IMPRESSION_FIELD = b"impression"
 
 
 @dataclass(frozen=True)
 class StreamEntry:
-    """One stream entry: its id, and the event it carries (None with ``error`` when it
-    cannot be decoded; such entries go to the dead-letter stream, never silently away)."""
+    """One stream entry: its id, and the event or the impression (an
+    :func:`~recsys.events.impressions.impression_record` dict) it carries. An entry that
+    cannot be decoded carries neither but an ``error``; such entries go to the dead-letter
+    stream, never silently away."""
 
     entry_id: str
     event: Event | None
     payload: bytes
     error: str | None = None
+    impression: dict | None = None
+    field: bytes = FIELD
 
 
 class EventStream(ABC):
@@ -53,6 +64,11 @@ class EventStream(ABC):
     def append(self, events: Sequence[Event]) -> list[str]:
         """Append a batch, all of it or none; returns the entry ids. Raises when the stream
         cannot be reached (the caller keeps the batch and retries)."""
+
+    @abstractmethod
+    def append_impressions(self, records: Sequence[Mapping]) -> list[str]:
+        """Append :func:`~recsys.events.impressions.impression_record` dicts as
+        :meth:`append` appends events."""
 
     @abstractmethod
     def ensure_group(self) -> None:
@@ -112,13 +128,19 @@ class RedisEventStream(EventStream):
         self._claim_cursor = "0-0"
 
     def append(self, events: Sequence[Event]) -> list[str]:
-        if not events:
+        return self._append(FIELD, [event.model_dump_json() for event in events])
+
+    def append_impressions(self, records: Sequence[Mapping]) -> list[str]:
+        return self._append(IMPRESSION_FIELD,
+                            [json.dumps(record, separators=(",", ":")) for record in records])
+
+    def _append(self, field: bytes, payloads: Sequence[str]) -> list[str]:
+        if not payloads:
             return []
         # MULTI/EXEC: a batch is in the stream whole or not at all (one key: one slot).
         with self.client.pipeline(transaction=True) as pipe:
-            for event in events:
-                pipe.xadd(self.key, {FIELD: event.model_dump_json()}, maxlen=self.maxlen,
-                          approximate=True)
+            for payload in payloads:
+                pipe.xadd(self.key, {field: payload}, maxlen=self.maxlen, approximate=True)
             return [_text(entry_id) for entry_id in pipe.execute()]
 
     def ensure_group(self) -> None:
@@ -154,8 +176,8 @@ class RedisEventStream(EventStream):
             return
         with self.client.pipeline(transaction=True) as pipe:
             for entry in entries:
-                pipe.xadd(self.dead_key, {b"entry_id": entry.entry_id, FIELD: entry.payload,
-                                          b"error": entry.error or ""})
+                pipe.xadd(self.dead_key, {b"entry_id": entry.entry_id,
+                                          entry.field: entry.payload, b"error": entry.error or ""})
             pipe.xack(self.key, self.group, *[entry.entry_id for entry in entries])
             pipe.execute()
         logger.error("moved %d undecodable entries to %s", len(entries), self.dead_key)
@@ -214,6 +236,15 @@ def open_event_stream(settings: Settings | None = None, timeout: float = 5.0,
 
 
 def _decode(entry_id: bytes | str, fields: dict[bytes, bytes]) -> StreamEntry:
+    if IMPRESSION_FIELD in fields:
+        payload = fields[IMPRESSION_FIELD]
+        try:
+            return StreamEntry(_text(entry_id), None, payload,
+                               impression=impression_from_json(payload),
+                               field=IMPRESSION_FIELD)
+        except ValueError as exc:
+            return StreamEntry(_text(entry_id), None, payload, error=str(exc)[:2000],
+                               field=IMPRESSION_FIELD)
     payload = fields.get(FIELD, b"")
     try:
         return StreamEntry(_text(entry_id), Event.model_validate_json(payload), payload)

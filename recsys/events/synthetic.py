@@ -203,8 +203,8 @@ def generate_world(cfg: WorldConfig | None = None) -> World:
                                                  cfg.evening_taste),
                        quality[view_item])
     click = rng.random(n_v) < 0.8 * pref
-    cart = click & (rng.random(n_v) < 0.05 + 0.4 * pref)
-    buy = cart & (rng.random(n_v) < 0.3 + 0.4 * pref)
+    cart = click & (rng.random(n_v) < cart_probability(pref))
+    buy = cart & (rng.random(n_v) < buy_probability(pref))
     rate = (buy & (rng.random(n_v) < 0.6)) | (click & ~buy & (rng.random(n_v) < 0.08))
     rating = np.clip(np.round(1 + 4 * pref + rng.normal(0, 0.75, n_v)), 1, 5)
     t_click = view_ts + 1 + rng.exponential(8.0, n_v)
@@ -295,6 +295,22 @@ def _time_factor(primary: np.ndarray, hour: np.ndarray, strength: float) -> np.n
 
 def _preference(match: np.ndarray, quality: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(1.5 - 1.2 * np.log(match + 0.05) - 0.8 * quality))
+
+
+def cart_probability(preference: np.ndarray) -> np.ndarray:
+    """Chance that a click on an item of true ``preference`` (in [0, 1]) adds it to the cart."""
+    return 0.05 + 0.4 * preference
+
+
+def buy_probability(preference: np.ndarray) -> np.ndarray:
+    """Chance that an item of true ``preference`` in the cart is bought."""
+    return 0.3 + 0.4 * preference
+
+
+def purchase_probability(preference: np.ndarray) -> np.ndarray:
+    """Chance that a click on an item of true ``preference`` ends in a purchase (cart, then
+    buy): the funnel of the synthetic world, for models of users acting on it."""
+    return cart_probability(preference) * buy_probability(preference)
 
 
 def _choose_items(

@@ -4,7 +4,9 @@ outcomes, with the SRM check, the sequential test of the primary metric and the 
 The unit is the user (the unit of randomization): per user, at each daily look, the
 impressions so far and the clicks, purchases and revenue attributed to them. A user's CTR
 is clicks / impressions, conversion is "bought at least once", revenue is the sum of
-purchase values. Looks are cumulative: day k holds everything up to the end of day k.
+purchase values. Looks are cumulative: look k holds everything up to the end of the k-th UTC
+day from the first impression (its ``day``); the last look is today's so far, and it runs to
+the day of the latest outcome even when no list was shown that day.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ PURCHASES = ("purchase",)
 
 @dataclass
 class Analysis:
-    """What a look found; ``daily`` has one row per look and variant, ``lift`` one per look."""
+    """What a look found; ``daily`` has one row per look and variant, ``lift`` one per look;
+    both carry the look's ``day`` (a UTC date)."""
 
     experiment_id: str
     daily: pd.DataFrame
@@ -90,7 +93,9 @@ def analyse(experiment: Experiment, impressions: pd.DataFrame, events: pd.DataFr
     covariate = _pre_period(pre_events, experiment.primary_metric)
     names = [v.name for v in experiment.variants]
     rows, stats_rows = [], []
-    for look in range(1, int(lists["look"].max()) + 1 if len(lists) else 1):
+    last = max(int(lists["look"].max()), int(outcomes["look"].max()) if len(outcomes) else 0
+               ) if len(lists) else 0
+    for look in range(1, last + 1):
         users, seen = _users_at(lists, outcomes, look)
         if users.empty:
             continue
@@ -110,6 +115,10 @@ def analyse(experiment: Experiment, impressions: pd.DataFrame, events: pd.DataFr
     if len(looks) and set(looks["variant"]) >= {names[0], treatment}:
         lift = sequential_test(looks, names[0], treatment, final_total(experiment),
                                experiment.alpha)
+    if len(daily):
+        days = {look: (start + pd.Timedelta(days=look - 1)).date() for look in range(1, last + 1)}
+        daily.insert(1, "day", daily["look"].map(days))
+        lift.insert(1, "day", lift["look"].map(days))
     srm = srm_p_value(_last(daily, "users"), {v.name: v.percent for v in experiment.variants})
     return Analysis(experiment.experiment_id, daily, lift, srm,
                     guardrail_breaches(experiment, daily))

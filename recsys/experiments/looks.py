@@ -9,8 +9,6 @@ then the daily table and the lift plot to an MLflow run (metrics per look as ste
 
 from __future__ import annotations
 
-import base64
-import io
 import logging
 import tempfile
 from dataclasses import dataclass
@@ -21,6 +19,7 @@ import mlflow
 import pandas as pd
 from mlflow import MlflowClient
 
+from recsys.evaluation.plots import markdown_image, new_figure, png_bytes
 from recsys.evaluation.tracking import ensure_experiment
 from recsys.events.event_log import EventLog
 from recsys.events.impressions import ImpressionLog
@@ -33,7 +32,7 @@ from recsys.platform.settings import Settings
 logger = logging.getLogger(__name__)
 
 MLFLOW_EXPERIMENT = "recsys-experiments"
-TABLE_COLUMNS = ["look", "variant", "users", "impressions", "ctr", "conversion",
+TABLE_COLUMNS = ["look", "day", "variant", "users", "impressions", "ctr", "conversion",
                  "revenue_per_user", "p95_latency_ms", "error_rate", "fallback_rate"]
 
 
@@ -46,36 +45,31 @@ class Look:
 
 
 def lift_png(analysis: Analysis, metric: str) -> bytes:
-    """The treatment's relative lift per look with its sequential interval."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    """The treatment's relative lift at each daily look with its sequential interval (a bar
+    at every look, a band between them)."""
+    fig, ax = new_figure(6, 3.5)
     lift = analysis.lift
     if len(lift):
-        ax.fill_between(lift["look"], lift["ci_lower"] * 100, lift["ci_upper"] * 100,
-                        alpha=0.25, label="sequential 95 % interval")
-        ax.plot(lift["look"], lift["lift"] * 100, marker="o", label="lift")
-        ax.set_xticks(lift["look"].tolist())
+        look, centre = lift["look"], lift["lift"] * 100
+        lower, upper = lift["ci_lower"] * 100, lift["ci_upper"] * 100
+        if len(lift) > 1:
+            ax.fill_between(look, lower, upper, alpha=0.2)
+        ax.errorbar(look, centre, yerr=[centre - lower, upper - centre], marker="o",
+                    capsize=4, label="lift, group-sequential interval")
+        ax.set_xticks(look.tolist(), [str(day) for day in lift["day"]],
+                      rotation=30 if len(lift) > 4 else 0)
     ax.axhline(0, color="black", linewidth=0.8)
-    ax.set_xlabel("look (day)")
+    ax.set_xlabel("day (cumulative look)")
     ax.set_ylabel(f"{metric} lift vs control (%)")
     ax.set_title(f"{analysis.experiment_id}: {metric} lift over time")
     ax.legend(loc="best")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
-    plt.close(fig)
-    return buffer.getvalue()
+    return png_bytes(fig, dpi=90)
 
 
 def plot_markdown(analysis: Analysis, metric: str) -> str:
     """Markdown with :func:`lift_png` inline (a ``data:`` URI, for Dagster's metadata)."""
-    encoded = base64.b64encode(lift_png(analysis, metric)).decode("ascii")
-    return f"![{metric} lift](data:image/png;base64,{encoded})"
+    return markdown_image(lift_png(analysis, metric), f"{metric} lift")
 
 
 def table_markdown(analysis: Analysis) -> str:

@@ -104,18 +104,12 @@ class ExperimentStore:
         return Experiment.model_validate_json(row[0])
 
     def list(self, status: str | None = None) -> list[Experiment]:
-        query, args = "SELECT body FROM experiments", ()
-        if status is not None:
-            query, args = query + " WHERE status = ?", (status,)
-        with self._connect() as db:
-            rows = db.execute(query + " ORDER BY experiment_id", args).fetchall()
+        rows = self._select("SELECT body FROM experiments", "status", status, "experiment_id")
         return [Experiment.model_validate_json(row[0]) for row in rows]
 
     def update(self, experiment: Experiment) -> None:
         with self._connect() as db:
-            db.execute("UPDATE experiments SET status = ?, body = ? WHERE experiment_id = ?",
-                       (experiment.status, experiment.model_dump_json(),
-                        experiment.experiment_id))
+            self._save(db, experiment)
 
     def finish(self, experiment_id: str, status: str, action: str, reason: str,
                details: dict[str, Any] | None = None) -> Experiment:
@@ -126,8 +120,7 @@ class ExperimentStore:
             if experiment.status == "running":
                 experiment = experiment.model_copy(update={
                     "status": status, "stopped_at": datetime.now(UTC), "decision": action})
-                db.execute("UPDATE experiments SET status = ?, body = ? WHERE experiment_id = ?",
-                           (status, experiment.model_dump_json(), experiment_id))
+                self._save(db, experiment)
             self._audit(db, experiment_id, action, reason, details or {})
         return experiment
 
@@ -138,13 +131,24 @@ class ExperimentStore:
             self._audit(db, experiment_id, action, reason, details or {})
 
     def audit(self, experiment_id: str | None = None) -> list[AuditEntry]:
-        query, args = "SELECT experiment_id, at, action, reason, details FROM audit", ()
-        if experiment_id is not None:
-            query, args = query + " WHERE experiment_id = ?", (experiment_id,)
-        with self._connect() as db:
-            rows = db.execute(query + " ORDER BY seq", args).fetchall()
+        rows = self._select("SELECT experiment_id, at, action, reason, details FROM audit",
+                            "experiment_id", experiment_id, "seq")
         return [AuditEntry(e, datetime.fromisoformat(at), a, r, json.loads(d))
                 for e, at, a, r, d in rows]
+
+    def _select(self, query: str, column: str, value: str | None, order: str) -> list[tuple]:
+        """The rows of ``query`` (those whose ``column`` is ``value`` unless it is None),
+        ordered by ``order``; the column names are this module's, never a caller's."""
+        args: tuple = ()
+        if value is not None:
+            query, args = f"{query} WHERE {column} = ?", (value,)
+        with self._connect() as db:
+            return db.execute(f"{query} ORDER BY {order}", args).fetchall()
+
+    @staticmethod
+    def _save(db: sqlite3.Connection, experiment: Experiment) -> None:
+        db.execute("UPDATE experiments SET status = ?, body = ? WHERE experiment_id = ?",
+                   (experiment.status, experiment.model_dump_json(), experiment.experiment_id))
 
     @staticmethod
     def _audit(db: sqlite3.Connection, experiment_id: str, action: str, reason: str,

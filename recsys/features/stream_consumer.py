@@ -8,14 +8,18 @@ each batch, in this order:
 2. pushes them online once per ``event_id`` under the users' locks
    (:class:`~recsys.features.online_events.OnlineEventWriter`) and makes the users' cached
    responses stale;
-3. acknowledges the entries.
+3. appends the impressions (served lists) to the impression log
+   (:class:`~recsys.events.impressions.ImpressionLog`, which the experiment analysis reads,
+   as the service writes it in the local profile);
+4. acknowledges the entries.
 
-A consumer killed anywhere before 3 leaves its entries pending: it resumes them when
+A consumer killed anywhere before 4 leaves its entries pending: it resumes them when
 restarted under the same ``--name``, and any consumer of the group claims them once they
 have been idle ``RECSYS_EVENT_STREAM_CLAIM_IDLE_MS``. Such a redelivery appends the events
 to the log again (``validated_events`` keeps one row per ``event_id``) and finds them pushed
-already (their markers). Run as many consumers as the event rate needs; each names itself
-``<host>-<pid>`` unless given ``--name``.
+already (their markers); impressions logged twice are read once (by ``rec_id``). Run as
+many consumers as the event rate needs; each names itself ``<host>-<pid>`` unless given
+``--name``.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import time
 from collections.abc import Sequence
 
 from recsys.events.event_log import EventLog
+from recsys.events.impressions import ImpressionLog
 from recsys.events.stream import EventStream, StreamEntry, open_event_stream
 from recsys.features.online_events import OnlineEventWriter
 from recsys.features.store import get_feature_store
@@ -50,7 +55,9 @@ class StreamConsumer:
     stream : EventStream
         The shared stream (its group is created if missing).
     log : EventLog
-        The durable event log the batches are appended to.
+        The durable event log the batches' events are appended to.
+    impression_log : ImpressionLog
+        The impression log the batches' impressions are appended to.
     writer : OnlineEventWriter
         The online push (its Redis also holds the users' cached responses).
     name : str
@@ -65,10 +72,11 @@ class StreamConsumer:
         Lifetime of a cached-response generation bumped for a user with none cached.
     """
 
-    def __init__(self, stream: EventStream, log: EventLog, writer: OnlineEventWriter,
-                 name: str, batch: int = 500, block_ms: int = 1000,
+    def __init__(self, stream: EventStream, log: EventLog, impression_log: ImpressionLog,
+                 writer: OnlineEventWriter, name: str, batch: int = 500, block_ms: int = 1000,
                  claim_idle_ms: int = 30_000, response_ttl_seconds: int = 300) -> None:
         self.stream, self.log, self.writer, self.name = stream, log, writer, name
+        self.impression_log = impression_log
         self.batch, self.block_ms, self.claim_idle_ms = batch, block_ms, claim_idle_ms
         self.response_ttl_seconds = response_ttl_seconds
         self.processed = 0
@@ -98,15 +106,18 @@ class StreamConsumer:
         return len(entries)
 
     def process(self, entries: Sequence[StreamEntry]) -> None:
-        """Log durably, push online, invalidate, then acknowledge ``entries``."""
-        self.stream.dead_letter([entry for entry in entries if entry.event is None])
+        """Log events durably, push them online, invalidate; log impressions; then
+        acknowledge ``entries``."""
+        self.stream.dead_letter([entry for entry in entries if entry.error is not None])
         events = [entry.event for entry in entries if entry.event is not None]
         if events:
             self.log.append_records(events)
             self.writer.push(events)
             self.writer.invalidate(sorted({e.user_id for e in events}),
                                    self.response_ttl_seconds)
-        self.stream.ack([entry.entry_id for entry in entries if entry.event is not None])
+        if impressions := [entry.impression for entry in entries if entry.impression]:
+            self.impression_log.append(impressions)
+        self.stream.ack([entry.entry_id for entry in entries if entry.error is None])
         self.processed += len(entries)
 
     def run(self, stop: threading.Event, retry_seconds: float = 1.0) -> None:
@@ -124,14 +135,15 @@ class StreamConsumer:
 
 def build_consumer(name: str | None = None, batch: int = 500, block_ms: int = 1000,
                    response_ttl_seconds: int = 300) -> StreamConsumer:
-    """A consumer of the configured stream (``RECSYS_EVENT_STREAM``), log and online store."""
+    """A consumer of the configured stream (``RECSYS_EVENT_STREAM``), logs and online store."""
     settings = get_settings()
     stream = open_event_stream(settings, timeout=block_ms / 1000 + 5)
     if stream is None:
         raise SystemExit("RECSYS_EVENT_STREAM is 'local': the service writes the event log "
                          "itself and there is no stream to consume (set it to 'redis')")
     writer = OnlineEventWriter(get_feature_store(settings), connect(resolve_redis(settings).url))
-    return StreamConsumer(stream, EventLog(settings.event_log_dir), writer,
+    return StreamConsumer(stream, EventLog(settings.event_log_dir),
+                          ImpressionLog(settings.impression_log_dir), writer,
                           name or f"{socket.gethostname()}-{os.getpid()}", batch=batch,
                           block_ms=block_ms, claim_idle_ms=settings.event_stream_claim_idle_ms,
                           response_ttl_seconds=response_ttl_seconds)

@@ -17,6 +17,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
+def _under_data_dir(*parts: str) -> property:
+    """A read-only :class:`Settings` property: the path ``parts`` under ``data_dir``."""
+
+    def path(settings: Settings) -> Path:
+        return settings.data_dir.joinpath(*parts)
+
+    return property(path)
+
+
 class Settings(BaseSettings):
     """Environment-driven configuration (prefix ``RECSYS_``, plus the tools' own variables)."""
 
@@ -86,40 +95,28 @@ class Settings(BaseSettings):
         default=30_000, ge=1, description="A consumer takes over entries another consumer "
         "read but did not acknowledge for this long (that consumer died mid-batch).")
 
-    @property
-    def event_log_dir(self) -> Path:
-        """Durable append-only event log, one folder per UTC day."""
-        return self.data_dir / "events" / "log"
-
-    @property
-    def push_outbox_dir(self) -> Path:
-        """Accepted events not yet pushed online (Redis was down), until replayed."""
-        return self.data_dir / "events" / "outbox"
-
-    @property
-    def impression_log_dir(self) -> Path:
-        """Served lists (impressions), one folder per UTC day, like the event log."""
-        return self.data_dir / "events" / "impressions"
-
-    @property
-    def experiments_db(self) -> Path:
-        """The experiments, their decisions and audit log (SQLite)."""
-        return self.data_dir / "experiments" / "experiments.db"
-
-    @property
-    def inbox_dir(self) -> Path:
-        """Drop folder for event files (CSV, Parquet, JSONL) picked up by the sensor."""
-        return self.data_dir / "events" / "inbox"
-
-    @property
-    def warehouse_dir(self) -> Path:
-        """Validated tables and the catalog, written by the Dagster assets."""
-        return self.data_dir / "warehouse"
-
-    @property
-    def quarantine_dir(self) -> Path:
-        """Rows that failed validation, with their reason."""
-        return self.data_dir / "quarantine"
+    # Where each part of the platform keeps its files under ``data_dir``.
+    #: Durable append-only event log, one folder per UTC day.
+    event_log_dir = _under_data_dir("events", "log")
+    #: Accepted events not yet pushed online (Redis was down), until replayed; with a stream,
+    #: the events and impressions not yet in it.
+    push_outbox_dir = _under_data_dir("events", "outbox")
+    #: Served lists (impressions), one folder per UTC day, like the event log.
+    impression_log_dir = _under_data_dir("events", "impressions")
+    #: Drop folder for event files (CSV, Parquet, JSONL) picked up by the sensor.
+    inbox_dir = _under_data_dir("events", "inbox")
+    #: The experiments, their decisions and audit log (SQLite).
+    experiments_db = _under_data_dir("experiments", "experiments.db")
+    #: Validated tables and the catalog, written by the Dagster assets.
+    warehouse_dir = _under_data_dir("warehouse")
+    #: Rows that failed validation, with their reason.
+    quarantine_dir = _under_data_dir("quarantine")
+    #: Artifacts of the local MLflow tracking store.
+    mlflow_artifact_dir = _under_data_dir("mlflow", "artifacts")
+    #: Values the pipeline's steps hand each other (models, frames), one folder each.
+    artifacts_dir = _under_data_dir("artifacts")
+    #: BentoML's model store (``BENTOML_HOME``), shared by the deploy asset and the service.
+    bentoml_home = _under_data_dir("bentoml")
 
     @property
     def offline_store_dir(self) -> Path:
@@ -132,20 +129,6 @@ class Settings(BaseSettings):
         if self.mlflow_tracking_uri:
             return self.mlflow_tracking_uri
         return f"sqlite:///{self.data_dir / 'mlflow' / 'mlflow.db'}"
-
-    @property
-    def mlflow_artifact_dir(self) -> Path:
-        return self.data_dir / "mlflow" / "artifacts"
-
-    @property
-    def artifacts_dir(self) -> Path:
-        """Values the pipeline's steps hand each other (models, frames), one folder each."""
-        return self.data_dir / "artifacts"
-
-    @property
-    def bentoml_home(self) -> Path:
-        """BentoML's model store (``BENTOML_HOME``), shared by the deploy asset and the service."""
-        return self.data_dir / "bentoml"
 
 
 def use_bentoml_home(settings: Settings) -> None:

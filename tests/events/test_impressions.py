@@ -1,11 +1,18 @@
 """The impression log and the attribution of outcomes to impressions."""
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
-from recsys.events.impressions import ImpressionLog, attribute, impression_record
+from recsys.events.impressions import (
+    ImpressionLog,
+    attribute,
+    impression_from_json,
+    impression_record,
+)
 
 T0 = datetime(2026, 5, 1, 12, tzinfo=UTC)
 
@@ -60,3 +67,18 @@ def test_outcomes_attributed_by_rec_id_else_latest_impression_in_window(
     assert out.loc["e1", "position"] == 0 and out.loc["e2", "position"] == 1
     assert out.loc["e3", "position"] == 2
     assert out.loc["e2", "variant"] == "treatment" and out.loc["e1", "variant"] == "control"
+
+
+def test_a_list_logged_twice_is_read_once_and_non_impressions_are_refused(
+        tmp_path: Path) -> None:
+    log = _log(tmp_path)
+    log.append([impression_record("r2", (T0 + timedelta(hours=1)).timestamp(),
+                                  _body("u1", ["c", "a"], "treatment"), 6.5)])  # redelivered
+    assert log.read()["rec_id"].tolist() == ["r1", "r1", "r1", "r2", "r2", "r3"]
+    record = impression_record("r4", T0.timestamp(), _body("u3", ["a"]), 1.0)
+    assert impression_from_json(json.dumps(record)) == record
+    for bad in ('{"rec_id": "r5", "user_id": "u"}', '["r5"]', "not json",
+                json.dumps({**record, "timestamp": "yesterday"}),
+                json.dumps({**record, "items": "a"})):
+        with pytest.raises(ValueError):
+            impression_from_json(bad)

@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 import redis
 
+from recsys.events.impressions import impression_record
 from recsys.events.schema import Event
-from recsys.events.stream import RedisEventStream, open_event_stream
+from recsys.events.stream import IMPRESSION_FIELD, RedisEventStream, open_event_stream
 from recsys.platform.settings import Settings
 
 
@@ -104,3 +105,21 @@ def test_stream_forgets_gone_consumers_with_nothing_pending(stream: RedisEventSt
     assert stream.forget_idle_consumers(20) == ["done"]  # "holding" keeps its entry
     names = [c["name"] for c in stream.client.xinfo_consumers(stream.key, stream.group)]
     assert names == [b"holding"] and len(holding) == 1
+
+
+def test_stream_carries_impressions_beside_events_and_dead_letters_bad_ones(
+    stream: RedisEventStream,
+) -> None:
+    shown = impression_record("r1", time.time(), {"user_id": "u1", "items": [
+        {"item_id": "a", "score": 0.5}], "model_version": "3"}, 2.0)
+    sent = events(1)
+    stream.append(sent)
+    stream.append_impressions([shown])
+    stream.client.xadd(stream.key, {IMPRESSION_FIELD: b'{"rec_id": "r2"}'})  # no user, no time
+    read = stream.read("a", count=10, block_ms=10)
+    assert [(e.event, e.impression, e.error is None) for e in read[:2]] == [
+        (sent[0], None, True), (None, shown, True)]
+    assert read[2].impression is None and "user_id" in (read[2].error or "")
+    stream.dead_letter(read[2:])
+    dead = stream.client.xrange(stream.dead_key)
+    assert dead[0][1][IMPRESSION_FIELD] == b'{"rec_id": "r2"}'  # kept as it came

@@ -145,3 +145,25 @@ def test_assignment_is_sticky_and_follows_the_percentages() -> None:
 def test_plan_uses_the_baseline_and_the_floor() -> None:
     assert plan(spec(users=10_000)) == 10_000
     assert plan(spec(users=10_000, baseline=0.1, primary_metric="conversion")) > 50_000
+
+
+def test_looks_are_utc_days_and_the_last_runs_to_the_latest_outcome(
+        store: ExperimentStore) -> None:
+    experiment = store.create(spec("days", users=500), salt="fixed")
+    impressions, events = traffic(experiment, 400, {"control": 0.2, "treatment": 0.2}, days=2)
+    shown = impressions.iloc[-1]  # a list of the second day, clicked on the third
+    late = pd.DataFrame({"event_id": ["late"], "user_id": [shown["user_id"]],
+                         "item_id": [shown["item_id"]], "event_type": ["click"],
+                         "value": [np.nan], "rec_id": [shown["rec_id"]],
+                         "timestamp": [START + timedelta(days=2, hours=1)]})
+    late["timestamp"] = pd.to_datetime(late["timestamp"], utc=True)
+    late["position"] = pd.array([pd.NA], dtype="Int64")
+    analysis = analyse(experiment, impressions, pd.concat([events, late], ignore_index=True),
+                       window=timedelta(days=3))
+    clicks = analysis.daily.groupby("look")["clicks"].sum()
+    assert clicks.index.tolist() == [1, 2, 3] and clicks[3] == clicks[2] + 1
+    days = [START.date() + timedelta(days=n) for n in range(3)]
+    assert analysis.lift["day"].tolist() == days
+    assert sorted(set(analysis.daily["day"])) == days
+    assert (analysis.daily.loc[analysis.daily["look"] == 3, "impressions"].to_numpy()
+            == analysis.daily.loc[analysis.daily["look"] == 2, "impressions"].to_numpy()).all()

@@ -21,18 +21,25 @@ import redis
 from orchestration.defs.assets.ingestion import raw_events, validated_events
 from orchestration.defs.resources import PlatformStorage
 from recsys.events.event_log import EventLog
+from recsys.events.impressions import ImpressionLog, attribute, impression_record
 from recsys.events.schema import Event
 from recsys.events.stream import RedisEventStream, open_event_stream
+from recsys.experiments.analysis import analyse
+from recsys.experiments.looks import read_logs
+from recsys.experiments.model import ExperimentSpec, Variant
+from recsys.experiments.store import ExperimentStore
 from recsys.features.names import RECENT_COUNT, RECENT_ITEMS, feature_ref
+from recsys.features.online_events import OnlineEventWriter
 from recsys.features.reads import online_entity_features
 from recsys.features.store import get_feature_store
-from recsys.platform.redis_server import resolve_redis
+from recsys.features.stream_consumer import StreamConsumer
+from recsys.platform.redis_server import connect, resolve_redis
 from recsys.platform.settings import Settings
 from serving.breaker import Breaker
 from serving.cache import ResponseCache
 from serving.intake import EventIntake
 from tests.conftest import free_port, running_server
-from tests.integration.conftest import Platform
+from tests.integration.conftest import Platform, start_services, wait_logged
 
 pytestmark = pytest.mark.integration
 
@@ -223,12 +230,9 @@ def test_stream_post_event_reaches_the_next_recommendation(
 def test_stream_batch_is_acknowledged_only_after_its_push(
     platform: Platform, stream_env: dict[str, str]
 ) -> None:
-    from recsys.features.online_events import OnlineEventWriter
-    from recsys.features.stream_consumer import StreamConsumer
-    from recsys.platform.redis_server import connect
-
     stream = stream_of(stream_env)
     log = EventLog(Path(stream_env["RECSYS_DATA_DIR"]) / "events" / "log")
+    impressions = ImpressionLog(Path(stream_env["RECSYS_DATA_DIR"]) / "events" / "impressions")
     store = get_feature_store(platform.settings)
     user = f"a-{uuid.uuid4().hex[:8]}"
     sent = [Event(event_id=f"{user}-{i}", user_id=user, item_id=f"a{i}", event_type="view",
@@ -236,27 +240,35 @@ def test_stream_batch_is_acknowledged_only_after_its_push(
     stream.append(sent)
     down = OnlineEventWriter(store, connect(f"redis://127.0.0.1:{free_port()}/0", 0.5))
     with pytest.raises(redis.ConnectionError):  # the online store is unreachable
-        StreamConsumer(stream, log, down, "c", block_ms=10).step()
+        StreamConsumer(stream, log, impressions, down, "c", block_ms=10).step()
     assert stream.backlog()["pending"] == 3  # logged, not pushed: not acknowledged
     assert len(log.read_day(sent[0].timestamp.date())) == 3
     up = OnlineEventWriter(store, connect(resolve_redis(platform.settings).url))
-    assert StreamConsumer(stream, log, up, "c", block_ms=10).step() == 3  # its own pending
+    assert StreamConsumer(stream, log, impressions, up, "c", block_ms=10).step() == 3
     assert stream.backlog() == {"length": 3, "pending": 0, "lag": 0}
     assert recent(platform, [user])[user] == (["a2", "a1", "a0"], 3)
     assert sorted(validated_ids(Path(stream_env["RECSYS_DATA_DIR"]))) == sorted(
         e.event_id for e in sent)
 
 
+def intake_on_dead_stream(platform: Platform, stream: RedisEventStream,
+                          root: Path) -> tuple[EventIntake, RedisEventStream]:
+    """An intake (log and outbox under ``root``) whose stream is ``stream``'s key on a
+    server that does not answer; and that dead stream."""
+    dead = RedisEventStream(redis.Redis(port=free_port(), socket_connect_timeout=0.5),
+                            stream.key, stream.group, maxlen=1000)
+    intake = EventIntake(EventLog(root / "log"), get_feature_store(platform.settings),
+                         Breaker(), ResponseCache(resolve_redis(platform.settings).url, 300,
+                                                  Breaker()),
+                         root / "outbox", replay_seconds=0, stream=dead)
+    return intake, dead
+
+
 def test_stream_unreachable_batches_wait_in_the_outbox_and_reach_the_stream(
     platform: Platform, stream_env: dict[str, str], tmp_path: Path
 ) -> None:
     stream = stream_of(stream_env)
-    dead = RedisEventStream(redis.Redis(port=free_port(), socket_connect_timeout=0.5),
-                            stream.key, stream.group, maxlen=1000)
-    intake = EventIntake(EventLog(tmp_path / "log"), get_feature_store(platform.settings),
-                         Breaker(), ResponseCache(resolve_redis(platform.settings).url, 300,
-                                                  Breaker()),
-                         tmp_path / "outbox", replay_seconds=0, stream=dead)
+    intake, dead = intake_on_dead_stream(platform, stream, tmp_path)
     user = f"o-{uuid.uuid4().hex[:8]}"
     batch = [Event(event_id=f"{user}-{i}", user_id=user, item_id=f"o{i}", event_type="view",
                    timestamp=pd.Timestamp.now(tz="UTC")) for i in range(2)]
@@ -272,3 +284,80 @@ def test_stream_unreachable_batches_wait_in_the_outbox_and_reach_the_stream(
     assert list(EventLog(tmp_path / "log").read_day(batch[0].timestamp.date())["event_id"]
                 ) == [batch[0].event_id]
     assert recent(platform, [user])[user] == (["o0"], 1)
+
+
+def test_stream_served_list_reaches_the_impression_log_and_its_outcome_is_attributed(
+    platform: Platform, stream_env: dict[str, str], tmp_path: Path
+) -> None:
+    # The service and the consumer each have a data folder of their own, as on hosts of
+    # their own: whatever the analysis reads came through the stream.
+    service_root, consumed = tmp_path / "service", Path(stream_env["RECSYS_DATA_DIR"])
+    (service_root / "prometheus").mkdir(parents=True)
+    service_data = Settings(data_dir=service_root / "data")
+    tag = uuid.uuid4().hex[:8]
+    experiment = ExperimentStore(service_data.experiments_db).create(ExperimentSpec(
+        experiment_id=f"st-{tag}", surface=f"st-{tag}",
+        variants=[Variant(name="control", percent=50), Variant(name="wide", percent=50,
+                                                               diversity=0.9)]))
+    stream = stream_of(stream_env)
+    service_env = {**stream_env, "RECSYS_DATA_DIR": str(service_data.data_dir),
+                   "BENTOML_HOME": str(service_root / "bentoml"),
+                   "PROMETHEUS_MULTIPROC_DIR": str(service_root / "prometheus"),
+                   "RECSYS_AUTH_KEYS_FILE": str(platform.settings.data_dir / "auth" / "keys.json")}
+    ((service, base),) = start_services([service_env], [service_root])
+    try:
+        with consumers(stream_env, "impressions") as procs:
+            registered(stream, procs, {"impressions"})
+            user = f"st-u-{tag}"
+            shown = httpx.get(f"{base}/api/v1/recs/{user}", headers=platform.headers,
+                              params={"limit": 5, "experiment_id": experiment.experiment_id}
+                              ).json()
+            assert shown["experiment_id"] == experiment.experiment_id
+            event = {"event_id": f"st-{tag}", "user_id": user, "event_type": "click",
+                     "item_id": shown["items"][1]["item_id"], "rec_id": shown["rec_id"],
+                     "timestamp": pd.Timestamp.now(tz="UTC").isoformat()}
+            assert httpx.post(f"{base}/events", json=event,
+                              headers=platform.headers).status_code == 202
+            wait_logged({event["event_id"]}, consumed)
+            log, deadline = ImpressionLog(consumed / "events" / "impressions"), time.monotonic()
+            while shown["rec_id"] not in set(log.read()["rec_id"]):  # flushed, then consumed
+                assert time.monotonic() - deadline < 30, "the impression never reached the log"
+                time.sleep(0.1)
+            drained(stream, procs)
+    finally:
+        service.terminate()
+        service.wait(timeout=30)
+    assert ImpressionLog(service_data.impression_log_dir).read().empty  # not written locally
+    impressions, events, _ = read_logs(Settings(data_dir=consumed), experiment)
+    listed = impressions[impressions["rec_id"] == shown["rec_id"]]
+    assert listed["item_id"].tolist() == [item["item_id"] for item in shown["items"]]
+    assert set(listed["variant"]) == {shown["variant"]}
+    clicked = attribute(events[events["event_id"] == event["event_id"]], impressions)
+    assert clicked[["rec_id", "position", "variant"]].values.tolist() == [
+        [shown["rec_id"], 1, shown["variant"]]]
+    daily = analyse(experiment, impressions, events).daily.set_index("variant")
+    assert daily.loc[shown["variant"], ["users", "impressions", "clicks"]].tolist() == [1, 1, 1]
+
+
+def test_stream_unreachable_impressions_wait_in_the_outbox_and_are_logged_once(
+    platform: Platform, stream_env: dict[str, str], tmp_path: Path
+) -> None:
+    stream = stream_of(stream_env)
+    intake, _ = intake_on_dead_stream(platform, stream, tmp_path)
+    shown = [impression_record(f"ob-{uuid.uuid4().hex}", time.time(), {
+        "user_id": "ob-user", "items": [{"item_id": f"ob{i}", "score": 1.0}],
+        "model_version": "1"}, 2.0) for i in range(2)]
+    intake.accept_impressions(shown)  # the stream is down: durably in the outbox
+    assert len(list((tmp_path / "outbox" / "impressions").glob("*.jsonl"))) == 1
+    intake.stream = stream
+    assert intake.replay() == 2 and intake.replay() == 0
+    log = ImpressionLog(tmp_path / "impressions")
+    consumer = StreamConsumer(stream, EventLog(tmp_path / "consumed"), log,
+                              OnlineEventWriter(get_feature_store(platform.settings),
+                                                connect(resolve_redis(platform.settings).url)),
+                              "c", block_ms=10)
+    entries = stream.read("c", 10, 10)
+    consumer.process(entries)
+    consumer.process(entries)  # redelivered (a consumer died before its ack)
+    assert log.read()["rec_id"].tolist() == [record["rec_id"] for record in shown]
+    assert stream.backlog() == {"length": 2, "pending": 0, "lag": 0}

@@ -78,8 +78,10 @@ experiment_job = dg.define_asset_job(
            default_status=dg.DefaultSensorStatus.RUNNING)
 def experiment_sensor(context: dg.SensorEvaluationContext,
                       storage: PlatformStorage) -> dg.SensorResult:
-    """A look every five minutes while an experiment runs (the sequential test stays valid
-    however often it looks: its alpha is spent by the share of the planned users)."""
+    """A look every five minutes while an experiment runs. The sequential test's looks are
+    the UTC days (cumulative, today's so far the last) and its alpha is spent by the share
+    of the planned users, so a run within a day re-reads today's look on more users; the
+    guardrails are checked at every run, so a broken variant stops within minutes."""
     running = ExperimentStore(storage.settings.experiments_db).list("running")
     if not running:
         return dg.SensorResult(skip_reason="no running experiment")
