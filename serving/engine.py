@@ -58,6 +58,7 @@ from serving.schemas import RecommendResponse
 logger = logging.getLogger(__name__)
 
 _POPULAR = Reason("popular right now", POPULAR)
+_RANDOM = Reason("drawn at random (an experiment's broken-ranking drill)", "random")
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class Query:
     max_per_category: int = 0
     experiment_id: str | None = None
     arm: str | None = None
-    shuffle: bool = False  # rank at random (an experiment's deliberately broken variant)
+    shuffle: bool = False  # draw from the catalog at random (an experiment's broken variant)
     explain: bool = False  # add the ranker's top feature contributions to each item
     # the request's context inputs (recsys.features.context.request_context), as pairs
     context: tuple[tuple[str, float], ...] = ()
@@ -138,6 +139,8 @@ class Engine:
         seen = self.items.positions(history)
         if query.kind == "popular":
             return self._fallback(query, seen, None, start)
+        if query.shuffle:
+            return self._random(query, seen, start)
         with stage("candidates", timings):
             candidates = self._candidates(query.user_id, user, recent)
         if not len(candidates):
@@ -149,8 +152,6 @@ class Engine:
         with stage("rank", timings):
             context = dict(query.context)
             scores = self.scorer.score(candidates, user, context)
-            if query.shuffle:
-                scores = np.random.default_rng().random(len(scores))
         with stage("rerank", timings):
             picked = rerank(self.items, candidates.rows, scores, query.n, query.diversity,
                             query.max_per_category)
@@ -226,6 +227,13 @@ class Engine:
         scores = np.arange(len(self._popular), len(self._popular) - len(rows), -1, dtype=float)
         reasons = [_POPULAR] * len(rows)
         return self._response(query, rows, scores, reasons, start, fallback_reason=why)
+
+    def _random(self, query: Query, seen: np.ndarray, start: float) -> RecommendResponse:
+        """A list drawn uniformly from the allowed catalog: a model that ranks at random
+        (an experiment's deliberately broken variant, to drill the automatic rollback)."""
+        allowed = self._popular[self._allowed(self._popular, seen, query)]
+        rows = np.random.default_rng().permutation(allowed)[:query.n]
+        return self._response(query, rows, np.zeros(len(rows)), [_RANDOM] * len(rows), start)
 
     def _response(self, query: Query, rows: np.ndarray, scores: np.ndarray,
                   reasons: list[Reason], start: float, fallback_reason: str | None = None,

@@ -34,8 +34,9 @@ class Variant(BaseModel):
     kind: Literal["personalized", "popular"] | None = Field(
         default=None, description="Candidate mix: 'popular' serves the popularity list.")
     diversity: float | None = Field(default=None, ge=0, le=1, description="MMR weight.")
-    shuffle: bool = Field(default=False, description="Rank at random (a deliberately broken "
-                          "arm, to drill the automatic rollback).")
+    shuffle: bool = Field(default=False, description="Rank at random: items drawn uniformly "
+                          "from the allowed catalog (a deliberately broken arm, to drill the "
+                          "automatic rollback).")
 
     @model_validator(mode="after")
     def _one_model(self) -> Variant:
