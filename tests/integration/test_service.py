@@ -50,6 +50,24 @@ def test_known_user_gets_personal_unseen_items(client: TestClient, platform: Pla
     assert scores == sorted(scores, reverse=True)
 
 
+def test_explain_adds_the_rankers_contributions(client: TestClient, platform: Platform) -> None:
+    user = active_user(platform, rank=2)
+    plain = client.get(f"/api/v1/recs/{user}", params={"limit": 4}).json()
+    body = client.get(f"/api/v1/recs/{user}", params={"limit": 4, "explain": "true"}).json()
+    assert [i["item_id"] for i in body["items"]] == [i["item_id"] for i in plain["items"]]
+    assert all(item["contributions"] is None for item in plain["items"])
+    for item in body["items"]:
+        assert item["reason_kind"] in {"seed_item", "similar_item", "new_item", "category",
+                                       "popular"}
+        assert (item["reason_item_id"] is not None) == (
+            item["reason_kind"] in {"seed_item", "similar_item"})
+        top = item["contributions"]
+        assert 1 <= len(top) <= 5
+        assert all(set(c) == {"feature", "value", "contribution"} for c in top)
+        sizes = [abs(c["contribution"]) for c in top]
+        assert sizes == sorted(sizes, reverse=True)
+
+
 def test_recommend_api_matches_rest_route(client: TestClient, platform: Platform) -> None:
     user = active_user(platform, rank=1)
     rest = client.get(f"/api/v1/recs/{user}", params={"limit": 5}).json()
