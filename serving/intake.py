@@ -30,7 +30,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-import bentoml
 from feast import FeatureStore
 
 from recsys.events.event_log import EventLog
@@ -86,7 +85,7 @@ class EventIntake:
         elif self._append_to_stream(self.stream.append, events):
             EVENTS.labels(outcome="streamed").inc(len(events))
         else:
-            self._to_outbox(_lines(events), self.stream_outbox, EVENTS)
+            EVENTS.labels(outcome="queued").inc(self._to_outbox(_lines(events), self.stream_outbox))
         for event in events:  # accepted (in the log, the stream or its outbox)
             EVENT_TYPES.labels(event_type=event.event_type.value).inc()
         if self.stream is not None:
@@ -99,9 +98,9 @@ class EventIntake:
             except Exception as exc:  # logged durably already; replayed from the outbox
                 logger.warning("online push failed, queued for replay: %s", exc)
                 self.breaker.failed()
-                self._to_outbox(_lines(events), self.outbox, EVENTS)
+                EVENTS.labels(outcome="queued").inc(self._to_outbox(_lines(events), self.outbox))
         else:
-            self._to_outbox(_lines(events), self.outbox, EVENTS)
+            EVENTS.labels(outcome="queued").inc(self._to_outbox(_lines(events), self.outbox))
         self.cache.invalidate(sorted({event.user_id for event in events}))
         return pushed
 
@@ -121,8 +120,9 @@ class EventIntake:
         elif self._append_to_stream(self.stream.append_impressions, records):
             IMPRESSIONS.labels(outcome="streamed").inc(len(records))
         else:
-            self._to_outbox([json.dumps(record, separators=(",", ":")) for record in records],
-                            self.impression_outbox, IMPRESSIONS)
+            lines = [json.dumps(record, separators=(",", ":")) for record in records]
+            IMPRESSIONS.labels(outcome="queued").inc(
+                self._to_outbox(lines, self.impression_outbox))
 
     def _log_impressions(self, records: Sequence[Mapping]) -> None:
         if self.impression_log is None:
@@ -146,10 +146,9 @@ class EventIntake:
         self.breaker.succeeded()
         return True
 
-    def _to_outbox(self, lines: Sequence[str], folder: Path,
-                   counter: bentoml.metrics.Counter) -> None:
+    def _to_outbox(self, lines: Sequence[str], folder: Path) -> int:
         """Write a batch (JSON lines) to a new outbox file, durably (the replay reads it
-        back); ``counter`` (:data:`EVENTS` or :data:`IMPRESSIONS`) counts it as queued."""
+        back); returns the lines written (the caller counts them as queued)."""
         with self._outbox_lock:
             self._sequence += 1
             name = f"{time.time_ns()}-{os.getpid()}-{self._sequence}.jsonl"
@@ -160,7 +159,7 @@ class EventIntake:
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, folder / name)
-        counter.labels(outcome="queued").inc(len(lines))
+        return len(lines)
 
     def replay(self) -> int:
         """Forward every outbox batch, oldest first, deleting each once forwarded; returns
@@ -169,10 +168,16 @@ class EventIntake:
 
         Batches of the local profile are pushed online; batches for the stream are appended
         to it (or, if the stream was switched off since, logged and pushed)."""
-        replayed = self._drain(self.outbox, _event, self._push_replayed, EVENTS)
-        replayed += self._drain(self.stream_outbox, _event, self._forward_streamed, EVENTS)
+        def events(count: int) -> None:
+            EVENTS.labels(outcome="replayed").inc(count)
+
+        def impressions(count: int) -> None:
+            IMPRESSIONS.labels(outcome="replayed").inc(count)
+
+        replayed = self._drain(self.outbox, _event, self._push_replayed, events)
+        replayed += self._drain(self.stream_outbox, _event, self._forward_streamed, events)
         return replayed + self._drain(self.impression_outbox, impression_from_json,
-                                      self._forward_impressions, IMPRESSIONS)
+                                      self._forward_impressions, impressions)
 
     def _push_replayed(self, events: list[Event]) -> None:
         self.push(events)
@@ -192,7 +197,7 @@ class EventIntake:
             self._log_impressions(records)
 
     def _drain(self, folder: Path, parse: Callable[[str], object],
-               forward: Callable[[list], None], counter: bentoml.metrics.Counter) -> int:
+               forward: Callable[[list], None], replayed_count: Callable[[int], None]) -> int:
         replayed = 0
         for path in sorted(folder.glob("*.jsonl")):
             claimed = path.with_name(f".claimed-{os.getpid()}-{path.name}")
@@ -207,7 +212,7 @@ class EventIntake:
                 os.rename(claimed, path)  # back for the next round
                 raise
             claimed.unlink()
-            counter.labels(outcome="replayed").inc(len(batch))
+            replayed_count(len(batch))
             replayed += len(batch)
         return replayed
 
