@@ -196,7 +196,8 @@ def guardrail_breaches(experiment: Experiment, daily: pd.DataFrame,
         metric, limit = guard.metric, guard.max_relative_increase
         if metric == "p95_latency_ms":
             if min(c["impressions"], t["impressions"]) >= min_impressions and (
-                    t[metric] > c[metric] * (1 + limit)):
+                    t[metric] > c[metric] * (1 + limit)) and (
+                    t[metric] - c[metric] > guard.min_increase_ms):
                 out.append(f"p95 latency {t[metric]:.1f} ms > {c[metric]:.1f} ms x {1 + limit}")
         elif metric in ("error_rate", "fallback_rate"):
             hits = "errors" if metric == "error_rate" else "fallbacks"

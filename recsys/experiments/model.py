@@ -47,12 +47,15 @@ class Variant(BaseModel):
 
 class Guardrail(BaseModel):
     """A metric the treatment must not make significantly worse; for latency, its p95 must
-    stay within ``max_relative_increase`` of the control's."""
+    stay within ``max_relative_increase`` of the control's or within ``min_increase_ms`` of
+    it (a ranked list p95 at 4 ms against a popularity list's 1 ms harms nobody)."""
 
     model_config = ConfigDict(extra="forbid")
 
     metric: GuardrailMetric
     max_relative_increase: float = Field(default=0.2, ge=0)
+    min_increase_ms: float = Field(default=10.0, ge=0, description="p95 latency only: a "
+                                   "breach also needs the treatment this many ms slower.")
 
 
 DEFAULT_GUARDRAILS = [Guardrail(metric="p95_latency_ms", max_relative_increase=0.5),

@@ -114,6 +114,15 @@ def test_a_slow_treatment_breaks_the_latency_guardrail(store: ExperimentStore) -
     assert decision.action == ROLLBACK and "p95 latency" in decision.reason
 
 
+def test_a_treatment_slower_by_a_few_milliseconds_keeps_the_latency_guardrail(
+        store: ExperimentStore) -> None:
+    # four times the control's p95, but 3 ms: under the guardrail's 10 ms floor
+    experiment, analysis = run(store, "bit-slower", {"control": 0.2, "treatment": 0.2},
+                               latency={"control": 1.0, "treatment": 4.0})
+    assert experiment.guardrails[0].min_increase_ms == 10.0
+    assert decide(experiment, analysis).action == NO_DIFFERENCE
+
+
 def test_a_skewed_split_halts_the_analysis(store: ExperimentStore) -> None:
     experiment, analysis = run(store, "skew", {"control": 0.15, "treatment": 0.3},
                                keep={"treatment": 0.7})
