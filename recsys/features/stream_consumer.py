@@ -31,7 +31,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from recsys.events.event_log import EventLog
 from recsys.events.impressions import ImpressionLog
@@ -120,28 +120,50 @@ class StreamConsumer:
         self.stream.ack([entry.entry_id for entry in entries if entry.error is None])
         self.processed += len(entries)
 
-    def run(self, stop: threading.Event, retry_seconds: float = 1.0) -> None:
+    def run(self, stop: threading.Event, retry_seconds: float = 1.0,
+            reconnect: Callable[[], tuple[EventStream, OnlineEventWriter]] | None = None,
+            reconnect_after: int = 3) -> None:
         """Process rounds until ``stop`` is set; a failed round (Redis down, a busy lock)
-        is retried after ``retry_seconds`` with its entries still pending."""
+        is retried after ``retry_seconds`` with its entries still pending. After
+        ``reconnect_after`` failed rounds in a row, ``reconnect`` gives a new stream and
+        writer (new clients: a cluster client can keep a dead primary in its slot map after
+        a failover)."""
         logger.info("stream consumer %s started", self.name)
+        failures = 0
         while not stop.is_set():
             try:
                 self.step()
+                failures = 0
             except (*REDIS_ERRORS, TimeoutError) as exc:
-                logger.warning("stream round failed, retrying: %s", exc)
+                failures += 1
+                logger.warning("stream round failed (%d in a row), retrying: %s", failures, exc,
+                               exc_info=failures == 1)
+                if reconnect is not None and failures % reconnect_after == 0:
+                    try:
+                        self.stream, self.writer = reconnect()
+                        logger.warning("reconnected to the stream and the online store")
+                    except (*REDIS_ERRORS, TimeoutError) as again:
+                        logger.warning("reconnecting failed: %s", again)
                 stop.wait(retry_seconds)
         logger.info("stream consumer %s stopped after %d entries", self.name, self.processed)
 
 
-def build_consumer(name: str | None = None, batch: int = 500, block_ms: int = 1000,
-                   response_ttl_seconds: int = 300) -> StreamConsumer:
-    """A consumer of the configured stream (``RECSYS_EVENT_STREAM``), logs and online store."""
+def connect_consumer(block_ms: int = 1000) -> tuple[EventStream, OnlineEventWriter]:
+    """The configured stream (``RECSYS_EVENT_STREAM``) and an online writer, on new clients."""
     settings = get_settings()
     stream = open_event_stream(settings, timeout=block_ms / 1000 + 5)
     if stream is None:
         raise SystemExit("RECSYS_EVENT_STREAM is 'local': the service writes the event log "
                          "itself and there is no stream to consume (set it to 'redis')")
     writer = OnlineEventWriter(get_feature_store(settings), connect(resolve_redis(settings).url))
+    return stream, writer
+
+
+def build_consumer(name: str | None = None, batch: int = 500, block_ms: int = 1000,
+                   response_ttl_seconds: int = 300) -> StreamConsumer:
+    """A consumer of the configured stream (``RECSYS_EVENT_STREAM``), logs and online store."""
+    settings = get_settings()
+    stream, writer = connect_consumer(block_ms)
     return StreamConsumer(stream, EventLog(settings.event_log_dir),
                           ImpressionLog(settings.impression_log_dir), writer,
                           name or f"{socket.gethostname()}-{os.getpid()}", batch=batch,
@@ -164,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):  # finish the batch in hand, then exit
         signal.signal(signum, lambda *_: stop.set())
-    consumer.run(stop)
+    consumer.run(stop, reconnect=lambda: connect_consumer(args.block_ms))
     return 0
 
 
