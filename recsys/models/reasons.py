@@ -4,10 +4,14 @@ A reason names, in this order of preference:
 
 1. the **seed item** of an item-to-item candidate (one the item-to-item generator ranked
    above every other personal generator): the item of the user's history (or of their
-   session) that contributes most to its score ``x_u @ W`` (the largest ``x_u[h] * W[h, j]``);
+   session) that contributes most to its score ``x_u @ W`` (the largest ``x_u[h] * W[h, j]``;
+   one of the candidate's main category among those contributing at least ``SEED_SHARE`` of
+   the largest);
 2. else the **history item most similar** to the candidate in the model's space (cosine of
-   the ALS item factors; the user's recent items first, then the rest of what they saw):
-   ALS and the ranker's ``recent_sim_*`` features score an item by that closeness;
+   the ALS item factors; the user's recent items first, then the rest of what they saw),
+   among the history items sharing one of the candidate's categories when any is similar at
+   all: ALS and the ranker's ``recent_sim_*`` features score an item by that closeness, and
+   its ``category_match`` by the shared category;
 3. for a **new item** (one only the content generator proposed, without behaviour to
    compare), that it is new, in the item's category the user likes most;
 4. the **category affinity** the ranker reads (``category_match``): the item's category the
@@ -37,6 +41,10 @@ SIMILAR_ITEM = "similar_item"
 NEW_ITEM = "new_item"
 CATEGORY = "category"
 POPULAR = "popular"
+
+#: A history item contributing at least this share of the largest contribution to an
+#: item-to-item candidate's score may be named as its seed in place of the largest.
+SEED_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,9 @@ class ReasonFinder:
         # the category vocabulary of the affinity features (sorted names of the catalog's)
         vocab = sorted({c for cats in items.categories for c in cats})
         self._category_index = {name: i for i, name in enumerate(vocab)}
+        # each row's main (first) category in that vocabulary, -1 for none
+        self._primary = np.array([self._category_index.get(c, -1) if c else -1
+                                  for c in items.primary_category], dtype=np.int64)
         # the personal generators an item-to-item candidate must outrank to be its reason
         self._rivals = [g.name for g in union.generators
                         if g is not self.item2item and not isinstance(g, PopularityCandidates)]
@@ -132,10 +143,18 @@ class ReasonFinder:
         block = generator.weights[history][:, targets[retrieved]]
         block = block.toarray() if sp.issparse(block) else np.asarray(block)
         contribution = weights[:, None] * block
-        best = contribution.argmax(axis=0)
-        lifts = contribution[best, np.arange(len(retrieved))] > 0
-        seed_rows = self.items.positions(
-            [str(i) for i in generator.interactions.item_ids[history[best]]])
+        top = contribution.max(axis=0)
+        lifts = top > 0
+        history_rows = self.items.positions(
+            [str(i) for i in generator.interactions.item_ids[history]])
+        # among the items contributing at least half the largest share, one of the
+        # candidate's main category (the taste it answers), else the largest contributor
+        main = (self._primary[history_rows][:, None] == self._primary[rows[retrieved]][None, :]) \
+            & (history_rows >= 0)[:, None] & (self._primary[rows[retrieved]] >= 0)[None, :]
+        strong = contribution >= SEED_SHARE * top[None, :]
+        best = np.where(contribution > 0, contribution, 0.0)
+        best = np.where(main & strong, best + top[None, :], best).argmax(axis=0)
+        seed_rows = history_rows[best]
         out[retrieved[lifts]] = seed_rows[lifts]
         out[out == rows] = -1  # never "because of itself"
         return out
@@ -153,6 +172,14 @@ class ReasonFinder:
             return out
         sims = items.vectors[rows] @ items.vectors[history].T
         sims[rows[:, None] == history[None, :]] = -np.inf
+        # a similar history item of the candidate's main category ranks above one sharing
+        # another of its categories (those ``category_match`` reads), which ranks above the
+        # rest: the reason then names the taste the item answers
+        if items.category_counts.shape[1]:
+            shared = (items.category_counts[rows] @ items.category_counts[history].T) > 0
+            main = self._primary[rows][:, None] == self._primary[history][None, :]
+            lift = 2.0 * shared + 2.0 * (main & (self._primary[rows] >= 0)[:, None])
+            sims = np.where(sims > 0, sims + lift, sims)
         best = sims.argmax(axis=1)
         ok = items.has_vector[rows] & (sims[np.arange(len(rows)), best] > 0)
         out[ok] = history[best[ok]]

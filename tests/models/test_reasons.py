@@ -137,3 +137,21 @@ def test_contributions_are_the_rankers_own_decomposition() -> None:
         assert top[0]["value"] == pytest.approx(
             scorer.matrix(candidates, {})[i, ranker.features.index(top[0]["feature"])])
         assert sum(c["contribution"] for c in top) + full[i, -1] == pytest.approx(scores[i])
+
+
+def test_similar_item_of_the_candidates_main_category_is_named_first() -> None:
+    """Among similar history items, one of the candidate's main category is named before a
+    closer one of another taste; without any, the closest one is."""
+    items = item_table(n=12)  # i0: c0; i1: c1, c2; i2: c2; i5: c0, c1
+    union = UnionCandidates([PopularityCandidates(name="popularity")], n_per_generator=4).fit(
+        pd.DataFrame({"user_id": ["u0"], "item_id": ["i0"]}))
+    finder = ReasonFinder(union, items)
+    basis = np.eye(4, dtype=np.float32)
+    items.vectors[0] = basis[0]
+    items.vectors[1] = 0.9 * basis[0] + np.sqrt(1 - 0.81) * basis[1]  # cosine 0.9 with i0
+    items.vectors[5] = 0.3 * basis[0] + np.sqrt(1 - 0.09) * basis[2]  # cosine 0.3, its c0
+    items.vectors[2] = -basis[0]  # c2: dissimilar
+    assert finder.similar_items(np.array([0]), ["i1", "i5", "i2"]).tolist() == [5]
+    assert finder.similar_items(np.array([0]), ["i1", "i2"]).tolist() == [1]
+    items.vectors[5] = -items.vectors[5]  # a dissimilar item is never named, main category or not
+    assert finder.similar_items(np.array([0]), ["i5", "i1"]).tolist() == [1]
