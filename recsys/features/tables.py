@@ -170,13 +170,20 @@ def _user_activity(ev: pd.DataFrame, items: pd.DataFrame, vocab: list[str],
 def _user_lists(ev: pd.DataFrame, stamps: pd.DatetimeIndex, column: str, cap: int) -> pd.DataFrame:
     """Distinct items per user, most recent first, as of the end of each active day."""
     ordered = ev.sort_values(["user_id", "timestamp"], kind="stable")
-    rows = []
-    for user_id, group in ordered.groupby("user_id", sort=False):
-        latest: list[str] = []
-        for d, day_group in group.groupby("day", sort=True):
-            latest = merge_recent(latest, day_group["item_id"].tolist(), cap)
-            rows.append((user_id, stamps[d], latest))
-    frame = pd.DataFrame(rows, columns=["user_id", "event_timestamp", column])
+    users, days = ordered["user_id"].to_numpy(), ordered["day"].to_numpy()
+    # One segment per (user, active day): within a user, time order is day order.
+    new_user = np.r_[True, users[1:] != users[:-1]]
+    starts = np.flatnonzero(new_user | np.r_[True, days[1:] != days[:-1]])
+    ends = np.r_[starts[1:], len(users)]
+    items = ordered["item_id"].tolist()
+    lists: list[list[str]] = []
+    latest: list[str] = []
+    for start, end, fresh in zip(starts.tolist(), ends.tolist(), new_user[starts].tolist(),
+                                 strict=True):
+        latest = merge_recent([] if fresh else latest, items[start:end], cap)
+        lists.append(latest)
+    frame = pd.DataFrame({"user_id": users[starts], "event_timestamp": stamps[days[starts]],
+                          column: lists})
     if column == short_name(RECENT_ITEMS):
         frame[short_name(RECENT_COUNT)] = np.int64(0)
     return frame

@@ -47,8 +47,47 @@ class PopularityCandidates(CandidateGenerator):
             raise RuntimeError("popularity is not fitted")
         return self._popularity
 
+    @property
+    def order(self) -> np.ndarray:
+        """Item columns from the most popular down, ties by column: every user's list is
+        this order without the user's seen items (no users x items scores needed)."""
+        cached = getattr(self, "_order", None)
+        if cached is None or len(cached) != len(self.popularity):
+            cached = np.lexsort((np.arange(len(self.popularity)), -self.popularity))
+            self._order = cached
+        return cached
+
     def user_scores(self, rows: np.ndarray) -> np.ndarray:
         return np.tile(self.popularity, (rows.size, 1))
+
+    def top_for_user(self, row: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        cols, values = self._top_of_rows(np.array([row]), n, exclude_seen=True)
+        keep = values[0] > -np.inf
+        return cols[0][keep], values[0][keep]
+
+    def _top_of_rows(self, rows: np.ndarray, n: int,
+                     exclude_seen: bool) -> tuple[np.ndarray, np.ndarray]:
+        """The first ``n`` columns of :attr:`order` each user has not seen: the head of the
+        order long enough for the batch's longest history, its seen entries masked."""
+        n = min(n, len(self.popularity))
+        csr = self.interactions.matrix[rows]
+        seen_counts = np.diff(csr.indptr) if exclude_seen else np.zeros(len(rows), np.int64)
+        head = self.order[:n + int(seen_counts.max(initial=0))]
+        seen = np.zeros((len(rows), len(head)), dtype=bool)
+        if exclude_seen:
+            at = np.full(len(self.popularity), -1, dtype=np.int64)
+            at[head] = np.arange(len(head))
+            coo = csr.tocoo()
+            inside = at[coo.col] >= 0
+            seen[coo.row[inside], at[coo.col[inside]]] = True
+        slot = np.cumsum(~seen, axis=1) - 1  # each unseen column's place in the user's list
+        take = ~seen & (slot < n)
+        cols = np.zeros((len(rows), n), dtype=np.int64)
+        values = np.full((len(rows), n), -np.inf, dtype=np.float32)
+        user, position = np.nonzero(take)
+        cols[user, slot[user, position]] = head[position]
+        values[user, slot[user, position]] = self.popularity[head[position]]
+        return cols, values
 
     def item_scores(self, cols: np.ndarray) -> np.ndarray:
         """Popularity ranks a session as it ranks anyone."""
