@@ -21,6 +21,7 @@ import scipy.sparse as sp
 
 from recsys.models.generator import CandidateGenerator
 from recsys.models.matrix import InteractionMatrix, csr_of, save_csr
+from recsys.models.topn import top_n
 
 _WORD = re.compile(r"[^\W\d_]{3,}")  # letters only: years and numbers say little of taste
 PRICE_BANDS = 5
@@ -128,6 +129,26 @@ class ContentCandidates(CandidateGenerator):
 
     def user_scores(self, rows: np.ndarray) -> np.ndarray:
         return self._scores(self.interactions.matrix[rows] @ self._features)
+
+    def _top_of_rows(self, rows: np.ndarray, n: int,
+                     exclude_seen: bool) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`~recsys.models.topn.top_n` over the eligible columns alone (the others
+        score ``-inf``): a batch costs users x eligible items, not users x catalog."""
+        eligible = np.flatnonzero(self.eligible)
+        profile = sp.csr_matrix(self.interactions.matrix[rows] @ self._features)
+        scores = np.asarray((profile @ self._features[eligible].T).toarray(),  # type: ignore[index]
+                            dtype=np.float32)
+        norms = np.sqrt(np.asarray(profile.multiply(profile).sum(axis=1)))
+        scores /= np.maximum(norms, 1e-12).astype(np.float32)
+        if exclude_seen:
+            seen = self.interactions.matrix[rows][:, eligible].tocoo()
+            scores[seen.row, seen.col] = -np.inf
+        n = min(n, self.interactions.n_items)
+        cols = np.zeros((len(rows), n), dtype=np.int64)
+        values = np.full((len(rows), n), -np.inf, dtype=np.float32)
+        top, found = top_n(scores, n)
+        cols[:, :top.shape[1]], values[:, :top.shape[1]] = eligible[top], found
+        return cols, values
 
     def item_scores(self, cols: np.ndarray) -> np.ndarray:
         """A session's profile is the sum of its items' vectors."""

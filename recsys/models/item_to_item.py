@@ -18,7 +18,7 @@ import scipy.sparse as sp
 
 from recsys.models.generator import CandidateGenerator
 from recsys.models.matrix import InteractionMatrix, csr_of, save_csr
-from recsys.models.topn import top_n_of_row
+from recsys.models.topn import sparse_top_n, top_n_of_row
 
 
 def recency_weighted(
@@ -104,10 +104,20 @@ class ItemToItemCandidates(CandidateGenerator):
         """``sum of W[i]`` over the session's items."""
         return np.asarray(self.weights[cols].sum(axis=0), dtype=np.float32).reshape(-1)
 
+    def _top_of_rows(self, rows: np.ndarray, n: int,
+                     exclude_seen: bool) -> tuple[np.ndarray, np.ndarray]:
+        if isinstance(self.weights, np.ndarray):
+            return super()._top_of_rows(rows, n, exclude_seen)
+        # Sparse W (item-kNN): sparse scores, no users x items row materialised.
+        seen = self.interactions.matrix[rows] if exclude_seen else None
+        return sparse_top_n(self.history[rows] @ self.weights, n, seen)
+
     def top_for_user(self, row: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         weights = self.weights
         if not isinstance(weights, np.ndarray):
-            return super().top_for_user(row, n)
+            cols, values = self._top_of_rows(np.array([row]), n, exclude_seen=True)
+            keep = values[0] > -np.inf
+            return cols[0][keep], values[0][keep]
         # Dense W: x_u @ W over the user's few nonzero columns only.
         history = self.history
         seen = history.indices[history.indptr[row]:history.indptr[row + 1]]

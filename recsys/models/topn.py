@@ -7,6 +7,7 @@ a time select the same items in the same order.
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 
 def top_n(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -44,3 +45,36 @@ def top_n_of_row(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     keep = values > -np.inf
     return cols[keep], values[keep]
 
+
+
+def sparse_top_n(scores: sp.csr_matrix, n: int, exclude: sp.csr_matrix | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`top_n` of the rows of a sparse score matrix (an absent entry scores 0), with
+    the entries of ``exclude`` (same shape) excluded, without a dense row.
+
+    Every list is ordered by score, then column; unlike :func:`top_n`, a tie at the cut-off
+    keeps the lowest columns, so the columns that fill a list with zero scores are the
+    lowest ones the user has not seen. Slots with no item left are ``-inf``.
+    """
+    n_rows, n_cols = scores.shape
+    n = min(n, n_cols)
+    cols = np.zeros((n_rows, n), dtype=np.int64)
+    values = np.full((n_rows, n), -np.inf, dtype=np.float32)
+    scores = sp.csr_matrix(scores)
+    for row in range(n_rows):
+        found = scores.indices[scores.indptr[row]:scores.indptr[row + 1]]
+        found_values = scores.data[scores.indptr[row]:scores.indptr[row + 1]]
+        banned = np.empty(0, np.int64)
+        if exclude is not None:
+            banned = exclude.indices[exclude.indptr[row]:exclude.indptr[row + 1]]
+            allowed = ~np.isin(found, banned)
+            found, found_values = found[allowed], found_values[allowed]
+        if np.count_nonzero(found_values > 0) < n:  # zero scores may enter: the lowest
+            taken = np.union1d(found, banned)
+            zeros = np.setdiff1d(np.arange(min(n + len(taken), n_cols)), taken)[:n]
+            found = np.r_[found, zeros]
+            found_values = np.r_[found_values, np.zeros(len(zeros), found_values.dtype)]
+        order = np.lexsort((found, -found_values))[:n]
+        cols[row, :len(order)] = found[order]
+        values[row, :len(order)] = found_values[order]
+    return cols, values
