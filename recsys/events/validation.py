@@ -31,6 +31,8 @@ _ID_COLUMNS = ("event_id", "user_id", "item_id")
 _EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MICROSECOND = timedelta(microseconds=1)
+#: Rows validated together (their Python values and models held at once).
+CHUNK_ROWS = 100_000
 
 
 @dataclass(frozen=True)
@@ -81,42 +83,50 @@ def validate_events(raw: pd.DataFrame, known_ids: set[str] | None = None) -> Val
             f"events frame is missing required column(s) {missing}; "
             f"got {list(raw.columns)}, expected {EVENT_COLUMNS}"
         )
-    columns = [_column_values(raw, name) for name in EVENT_COLUMNS]
-    contexts = _ContextCodec()
-    accepted: list[Event] = []
-    accepted_contexts: list[str] = []
     rejected: list[int] = []
     reasons: list[str] = []
     seen_ids: set[str] = set()
     earlier = known_ids if known_ids is not None else set()
-    for position, row in enumerate(zip(*columns, strict=True)):
-        record = dict(zip(EVENT_COLUMNS, row, strict=True))
-        canonical_context, context_error = contexts.prepare(record)
-        try:
-            event = _EVENT_ADAPTER.validate_python(record)
-        except ValidationError as exc:
-            rejected.append(position)
-            reasons.append(_join_reasons(_describe(exc), context_error))
-            continue
-        if context_error is not None:
-            rejected.append(position)
-            reasons.append(context_error)
-        elif event.event_id in seen_ids:
-            rejected.append(position)
-            reasons.append(DUPLICATE_REASON)
-        elif event.event_id in earlier:
-            rejected.append(position)
-            reasons.append(EARLIER_DUPLICATE_REASON)
-        else:
-            seen_ids.add(event.event_id)
-            accepted.append(event)
-            accepted_contexts.append(canonical_context or context_to_json(event.context))
+    parts = []
+    # A chunk of rows at a time: Python values and Event models of millions of rows at
+    # once would take gigabytes; each chunk's accepted events become a frame right away.
+    for offset in range(0, len(raw), CHUNK_ROWS):
+        chunk = raw.iloc[offset:offset + CHUNK_ROWS]
+        columns = [_column_values(chunk, name) for name in EVENT_COLUMNS]
+        contexts = _ContextCodec()
+        accepted: list[Event] = []
+        accepted_contexts: list[str] = []
+        for position, row in enumerate(zip(*columns, strict=True), start=offset):
+            record = dict(zip(EVENT_COLUMNS, row, strict=True))
+            canonical_context, context_error = contexts.prepare(record)
+            try:
+                event = _EVENT_ADAPTER.validate_python(record)
+            except ValidationError as exc:
+                rejected.append(position)
+                reasons.append(_join_reasons(_describe(exc), context_error))
+                continue
+            if context_error is not None:
+                rejected.append(position)
+                reasons.append(context_error)
+            elif event.event_id in seen_ids:
+                rejected.append(position)
+                reasons.append(DUPLICATE_REASON)
+            elif event.event_id in earlier:
+                rejected.append(position)
+                reasons.append(EARLIER_DUPLICATE_REASON)
+            else:
+                seen_ids.add(event.event_id)
+                accepted.append(event)
+                accepted_contexts.append(canonical_context or context_to_json(event.context))
+        parts.append(_frame_from_events(accepted, accepted_contexts))
     quarantined = _as_strings(raw.iloc[rejected])
     quarantined["reason"] = reasons
     if rejected:
         logger.warning("quarantined %d of %d event rows", len(rejected), len(raw))
     earlier.update(seen_ids)
-    valid = _frame_from_events(accepted, accepted_contexts)
+    found = [part for part in parts if len(part)]
+    valid = (pd.concat(found, ignore_index=True) if len(found) > 1 else
+             found[0] if found else empty_frame(EVENT_DTYPES))
     return ValidationResult(valid=valid, quarantined=quarantined)
 
 
