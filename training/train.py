@@ -45,6 +45,9 @@ class TrainingConfig:
     holdout_fraction: float = 0.15
     label_fraction: float = 0.15
     max_ranker_users: int = 3000
+    #: Holdout users the evaluation ranks, a seeded sample beyond it (the scale world's
+    #: holdout holds ~75,000 users, each with hundreds of featured candidates).
+    max_eval_users: int = 10_000
     candidates: CandidateParams = field(default_factory=CandidateParams)
     ranker: RankerParams = field(default_factory=RankerParams)
     feature_service: str = RANKER_SERVICE

@@ -91,6 +91,16 @@ def holdout_truth(interactions: pd.DataFrame, windows: Windows) -> dict[str, set
     return truth
 
 
+def evaluated_users(truth: dict[str, set[str]], max_users: int | None = None,
+                    seed: int = 0) -> list[str]:
+    """The users of ``truth``, sorted; beyond ``max_users``, a sample of that many drawn
+    with ``seed``."""
+    users = sorted(truth)
+    if max_users is None or len(users) <= max_users:
+        return users
+    return sorted(np.random.default_rng(seed).choice(users, max_users, replace=False).tolist())
+
+
 def pipeline_rankings(
     model: Recommender, users: Sequence[str], store: FeatureStore, as_of: pd.Timestamp,
     n: int, service: str, explore_slots: int = EXPLORE_SLOTS,
@@ -120,15 +130,19 @@ def pipeline_rankings(
 def evaluate(
     models: dict[str, Recommender], interactions: pd.DataFrame, windows: Windows,
     store: FeatureStore, k: int = 10, service: str = RANKER_SERVICE,
+    max_users: int | None = None, seed: int = 0,
 ) -> EvaluationReport:
     """Rank the holdout users with popularity, ALS alone and each full pipeline in ``models``.
 
     Every model in ``models`` must have been fitted on data before ``windows.holdout_start``.
+    Beyond ``max_users`` holdout users, a sample of that many (drawn with ``seed``) is
+    ranked: every model ranks the same users, and the cost stays that of the sample.
     """
     truth = holdout_truth(interactions, windows)
     if not truth:
         raise ValueError("the holdout has no user known in training: nothing to evaluate")
-    users = sorted(truth)
+    users = evaluated_users(truth, max_users, seed)
+    truth = {user: truth[user] for user in users}
     train = before(interactions, windows.holdout_start)
     popularity = PopularityCandidates().fit(train)
     item_pop = popularity.interactions.item_popularity()

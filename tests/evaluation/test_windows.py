@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from recsys.evaluation.holdout import holdout_truth
+from recsys.evaluation.holdout import evaluated_users, holdout_truth
 from recsys.evaluation.windows import time_windows
 
 
@@ -37,3 +37,13 @@ def test_holdout_truth_drops_unknown_users_and_items_seen_in_training() -> None:
     })
     windows = type("W", (), {"holdout_start": t("2026-01-05", tz="UTC")})()
     assert holdout_truth(frame, windows) == {"u1": {"b"}}
+
+
+def test_evaluated_users_are_a_seeded_sample_beyond_the_cap() -> None:
+    truth = {f"u{k}": {"i1"} for k in range(50)}
+    assert evaluated_users(truth) == sorted(truth)
+    assert evaluated_users(truth, max_users=50) == sorted(truth)
+    sample = evaluated_users(truth, max_users=10, seed=3)
+    assert len(set(sample)) == 10 and set(sample) <= set(truth) and sample == sorted(sample)
+    assert evaluated_users(truth, max_users=10, seed=3) == sample
+    assert evaluated_users(truth, max_users=10, seed=4) != sample

@@ -67,7 +67,8 @@ def model_evaluation(
     if champion_recipe_model is not None:
         models["champion"] = champion_recipe_model
     report = evaluate(models, data.interactions, data.windows, feast.store(),
-                      service=config.feature_service)
+                      service=config.feature_service, max_users=config.max_eval_users,
+                      seed=config.seed)
     client = tracking.client()
     champion = alias_version(client, tracking.model_name, CHAMPION)
     lineage = Lineage(

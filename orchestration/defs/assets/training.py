@@ -24,6 +24,7 @@ class TrainingRunConfig(dg.Config):
     feature_service: str = _DEFAULTS.feature_service
     seed: int = _DEFAULTS.seed
     max_ranker_users: int = _DEFAULTS.max_ranker_users
+    max_eval_users: int = _DEFAULTS.max_eval_users
     n_per_generator: int = _CANDIDATES.n_per_generator
     als_factors: int = _CANDIDATES.als_factors
     als_regularization: float = _CANDIDATES.als_regularization
@@ -38,7 +39,8 @@ class TrainingRunConfig(dg.Config):
     def training_config(self) -> TrainingConfig:
         return TrainingConfig(
             holdout_fraction=self.holdout_fraction, label_fraction=self.label_fraction,
-            max_ranker_users=self.max_ranker_users, feature_service=self.feature_service,
+            max_ranker_users=self.max_ranker_users, max_eval_users=self.max_eval_users,
+            feature_service=self.feature_service,
             seed=self.seed,
             candidates=CandidateParams(
                 n_per_generator=self.n_per_generator, als_factors=self.als_factors,
