@@ -4,10 +4,20 @@
 ``users.csv``) with ids that look like numbers, one event type or the world's funnel, spread
 over any number of years: what the importers, the pipeline and the evaluation must take
 as they come (tests and ``benchmarks.import_events``).
+
+From the command line it writes a world of any size (the scale world's view sampler, without
+a users x items matrix, takes over above :attr:`~recsys.events.synthetic.WorldConfig.
+dense_pairs`), e.g. the evaluation's scale world::
+
+    python -m recsys.events.sample_files --users 100000 --items 50000 --events 1000000 \\
+        --days 60 --event-types many --out .data/scale-world
 """
 
 from __future__ import annotations
 
+import argparse
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +42,8 @@ class FileShape:
     n_users: int = 400
     n_items: int = 600
     years: float = 10.0
+    #: The window in days instead of ``years`` (when set).
+    days: int | None = None
     event_types: str = "one"
     catalog: bool = False
     users: bool = False
@@ -47,10 +59,14 @@ def _numeric(ids: pd.Series, offset: int) -> pd.Series:
 def write_events_folder(folder: Path, shape: FileShape | None = None) -> Path:
     """Write the folder of ``shape`` (see :class:`FileShape`); returns ``folder``."""
     shape = shape or FileShape()
-    days = int(shape.years * 365)
+    days = shape.days or int(shape.years * 365)
+    # A session holds ~4 views and ~2 later funnel events: a few more sessions than the
+    # events need, the surplus sampled away below.
+    per_session = 2.0 if shape.event_types == "one" else 5.0
     world = generate_world(WorldConfig(
         n_users=shape.n_users, n_items=shape.n_items, days=days, end=shape.end,
-        seed=shape.seed, sessions_per_user=max(1.0, shape.n_events / shape.n_users / 2.0),
+        seed=shape.seed,
+        sessions_per_user=max(1.0, shape.n_events / shape.n_users / per_session),
     ))
     events = world.events
     if shape.event_types == "one":
@@ -85,3 +101,33 @@ def write_events_folder(folder: Path, shape: FileShape | None = None) -> Path:
         users = world.users.assign(user_id=_numeric(world.users["user_id"], 10_000))
         users.to_csv(folder / "users.csv", index=False)
     return folder
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m recsys.events.sample_files",
+                                     description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, required=True, help="folder to write events.csv in")
+    parser.add_argument("--users", type=int, default=FileShape.n_users)
+    parser.add_argument("--items", type=int, default=FileShape.n_items)
+    parser.add_argument("--events", type=int, default=FileShape.n_events,
+                        help="events kept (a uniform sample of the world's)")
+    parser.add_argument("--days", type=int, default=None,
+                        help="length of the window (default: --years)")
+    parser.add_argument("--years", type=float, default=FileShape.years)
+    parser.add_argument("--event-types", choices=("one", "many"), default=FileShape.event_types,
+                        help="one: every event a rating; many: the world's funnel")
+    parser.add_argument("--catalog", action="store_true", help="also write items.csv")
+    parser.add_argument("--user-table", action="store_true", help="also write users.csv")
+    parser.add_argument("--seed", type=int, default=FileShape.seed)
+    args = parser.parse_args(argv)
+    shape = FileShape(n_events=args.events, n_users=args.users, n_items=args.items,
+                      years=args.years, days=args.days, event_types=args.event_types,
+                      catalog=args.catalog, users=args.user_table, seed=args.seed)
+    folder = write_events_folder(args.out, shape)
+    print(folder / "events.csv")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
