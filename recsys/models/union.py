@@ -110,32 +110,55 @@ class UnionCandidates:
             ``<name>_rank`` (int) as :func:`merge_lists` defines them. Rows are sorted by
             user, then by the best rank over generators, then by item id.
         """
-        n = self.n_per_generator
-        recs = [g.recommend(user_ids, n, exclude_seen) for g in self.generators]
-        names = self.names
-        parts: list[tuple[str, np.ndarray, dict[str, np.ndarray]]] = []
-        for user_id in sorted(set(map(str, user_ids))):
-            lists: list[GeneratorList | None] = []
-            for per_user in recs:
-                items, scores = per_user.get(user_id, ([], np.empty(0)))
-                lists.append((np.asarray(items, dtype=str), np.asarray(scores, np.float64),
-                              np.arange(1, len(items) + 1)) if items else None)
-            keys, columns = merge_lists(names, lists, n)
-            if len(keys):
-                best = np.min([columns[f"{name}_rank"] for name in names], axis=0)
-                order = np.lexsort((keys, best))
-                parts.append((user_id, keys[order], {k: v[order] for k, v in columns.items()}))
-        columns_out: dict[str, object] = {
-            "user_id": np.repeat(np.asarray([p[0] for p in parts], dtype=object),
-                                 [len(p[1]) for p in parts]),
-            "item_id": np.concatenate([p[1] for p in parts] or [np.empty(0, str)]).astype(object),
-        }
+        users = np.asarray(sorted(set(map(str, user_ids))), dtype=object)
+        n, names = self.n_per_generator, self.names
+        catalog = np.unique(np.concatenate([g.interactions.item_ids for g in self.generators]))
+        found = [self._found(g, users, catalog, exclude_seen) for g in self.generators]
+        user_pos = np.concatenate([f[0] for f in found])
+        item_code = np.concatenate([f[1] for f in found])
+        # one row per distinct (user, item): keys sort by user, then item id
+        keys, row = np.unique(user_pos * len(catalog) + item_code, return_inverse=True)
+        columns: dict[str, np.ndarray] = {}
+        offset = 0
+        for name, (pos, _, scores, ranks) in zip(names, found, strict=True):
+            at = row[offset:offset + len(pos)]
+            offset += len(pos)
+            columns[f"{name}_score"] = np.full(len(keys), np.nan)
+            columns[f"{name}_score"][at] = scores
+            columns[f"{name}_rank"] = np.full(len(keys), n + 1, dtype=np.int64)
+            columns[f"{name}_rank"][at] = ranks
+        best = np.min([columns[f"{name}_rank"] for name in names], axis=0, initial=n + 1)
+        key_user, key_item = np.divmod(keys, len(catalog))
+        order = np.lexsort((key_item, best, key_user))
+        frame: dict[str, object] = {"user_id": users[key_user[order]],
+                                    "item_id": catalog[key_item[order]].astype(object)}
         for name in names:
-            for kind, dtype in (("score", np.float64), ("rank", np.int64)):
-                column = f"{name}_{kind}"
-                columns_out[column] = np.concatenate(
-                    [p[2][column] for p in parts] or [np.empty(0)]).astype(dtype)
-        return pd.DataFrame(columns_out)
+            frame[f"{name}_score"] = columns[f"{name}_score"][order]
+            frame[f"{name}_rank"] = columns[f"{name}_rank"][order]
+        return pd.DataFrame(frame)
+
+    def _found(self, generator: CandidateGenerator, users: np.ndarray, catalog: np.ndarray,
+               exclude_seen: bool) -> tuple[np.ndarray, ...]:
+        """One generator's lists of ``users`` as flat arrays: user position, item code in
+        ``catalog`` (sorted ids), score and 1-based rank of every listed item; batched top-n
+        (:meth:`~recsys.models.generator.CandidateGenerator.top_of_rows`), as
+        :meth:`~recsys.models.generator.CandidateGenerator.recommend` lists them."""
+        matrix = generator.interactions
+        rows = matrix.user_indices(users.tolist())
+        known = np.flatnonzero(rows >= 0)
+        code_of = np.searchsorted(catalog, matrix.item_ids)
+        parts = []
+        for chunk, cols, values in generator.top_of_rows(rows, self.n_per_generator,
+                                                         exclude_seen):
+            keep = values > -np.inf
+            ranks = np.cumsum(keep, axis=1)
+            pos = np.broadcast_to(known[chunk][:, None], keep.shape)
+            parts.append((pos[keep], code_of[cols[keep]], values[keep].astype(np.float64),
+                          ranks[keep]))
+        if not parts:
+            return tuple(np.empty(0, dtype) for dtype in (np.int64, np.int64, np.float64,
+                                                          np.int64))
+        return tuple(np.concatenate(column) for column in zip(*parts, strict=True))
 
     def featured_candidates(
         self, user_ids: Sequence[str], store: FeatureStore, as_of: pd.Timestamp, service: str
