@@ -10,7 +10,8 @@ endpoint, the service and the service with its cache off start side by side; eac
 wrk on the three in a rotating order, every request for a user drawn from a Zipf law of
 exponent ``--zipf`` over all users (a random order of them: most are rare, some users with
 no event at all get the popularity fallback). Ratios are taken within a round; medians and
-spreads over the rounds.
+spreads over the rounds. Last, the empty endpoint and the uncached service alone with one
+connection: a request's own latency, without the queue the saturated phases measure.
 
 Prints one JSON object: ``ratio_uncached_scale``, ``p99_uncached_scale_ms``,
 ``rps_uncached_scale``, ``rps_empty_scale``, ``cache_hit_ratio_scale`` (of the cached
@@ -138,8 +139,13 @@ def main(argv: list[str] | None = None) -> int:
                 runs[name].append(run_wrk(services[name], paths, args.connections,
                                           args.threads, args.duration, headers))
         after = {name: scrape(url) for name, url in services.items()}
+        # One connection: a request's own latency, without the queue of the saturated phases.
+        unloaded = {name: run_wrk(services[name], paths, 1, 1, args.duration, headers)
+                    for name in ("empty", "uncached")}
         started = {name: info for name, (_, info) in ready.items()}
-    print(json.dumps(summary(runs, before, after, started, pipeline_s, args)))
+    print(json.dumps(summary(runs, before, after, started, pipeline_s, args) | {
+        f"{key}_{name}_unloaded_scale_ms": round(run[f"{key}_ms"], 3)
+        for name, run in unloaded.items() for key in ("p50", "p99")}))
     return 0
 
 
@@ -162,6 +168,10 @@ def summary(runs: dict[str, list[dict]], before: dict, after: dict, started: dic
         "ratio_uncached_scale_spread": [round(min(ratio), 3), round(max(ratio), 3)],
         "p99_uncached_scale_ms": median([r["p99_ms"] for r in runs["uncached"]]),
         "p50_uncached_scale_ms": median([r["p50_ms"] for r in runs["uncached"]]),
+        # At saturation every connection waits its turn: the empty endpoint's own p99 is
+        # the floor the service's p99 is measured against on this machine.
+        "p99_empty_scale_ms": median([r["p99_ms"] for r in runs["empty"]]),
+        "p50_empty_scale_ms": median([r["p50_ms"] for r in runs["empty"]]),
         "rps_uncached_scale": median([r["rps"] for r in runs["uncached"]]),
         "rps_empty_scale": median([r["rps"] for r in runs["empty"]]),
         "rps_cached_scale": median([r["rps"] for r in runs["cached"]]),
