@@ -101,13 +101,32 @@ def evaluated_users(truth: dict[str, set[str]], max_users: int | None = None,
     return sorted(np.random.default_rng(seed).choice(users, max_users, replace=False).tolist())
 
 
+#: Users whose candidates are featured and ranked in one frame: a scale world's 50,000 test
+#: users x ~90 candidates with their features would hold gigabytes at once.
+RANK_BATCH_USERS = 10_000
+
+
 def pipeline_rankings(
     model: Recommender, users: Sequence[str], store: FeatureStore, as_of: pd.Timestamp,
     n: int, service: str, explore_slots: int = EXPLORE_SLOTS,
+    batch_users: int = RANK_BATCH_USERS,
 ) -> dict[str, list[str]]:
     """Top ``n`` per user from candidates → features as of ``as_of`` → ranker, with up to
-    ``explore_slots`` new items each (:func:`recsys.models.exploration.explore`)."""
-    frame = model.candidates.featured_candidates(list(users), store, as_of, service)
+    ``explore_slots`` new items each (:func:`recsys.models.exploration.explore`); users are
+    ranked ``batch_users`` at a time (each user's list is its own: the same lists)."""
+    users = list(users)
+    rankings: dict[str, list[str]] = {}
+    for start in range(0, len(users), batch_users):
+        rankings.update(_batch_rankings(model, users[start:start + batch_users], store, as_of,
+                                        n, service, explore_slots))
+    return rankings
+
+
+def _batch_rankings(
+    model: Recommender, users: list[str], store: FeatureStore, as_of: pd.Timestamp,
+    n: int, service: str, explore_slots: int,
+) -> dict[str, list[str]]:
+    frame = model.candidates.featured_candidates(users, store, as_of, service)
     frame["_score"] = model.score(frame)
     frame = frame.sort_values(["user_id", "_score"], ascending=[True, False], kind="stable")
     new = pd.Series(new_candidates(frame, len(frame)), index=frame.index)

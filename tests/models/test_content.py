@@ -105,6 +105,9 @@ def test_evaluated_lists_explore_as_the_service_does(slots: int) -> None:
         is_new = new_candidates(group, len(group))
         expected = explore(order, is_new, group["content_rank"].to_numpy(), 5, slots)
         assert got[user] == group["item_id"].to_numpy()[expected].tolist()
+    # users ranked a few at a time get the same lists
+    assert pipeline_rankings(FakeModel(frame), sorted(set(frame["user_id"])), None, None, 5,
+                             "ranker_v2", slots, batch_users=4) == got
 
 
 def test_served_lists_explore_as_the_evaluated_ones() -> None:
