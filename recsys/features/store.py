@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import yaml
 from feast import Entity, FeatureService, FeatureStore, FeatureView, FileSource
 from feast.data_source import DataSource
@@ -88,11 +91,34 @@ def apply_definitions(store: FeatureStore) -> list[str]:
 
 def write_offline_table(name: str, frame: pd.DataFrame, repo_dir: Path | str) -> Path:
     """Atomically replace one offline feature table (a FileSource's Parquet file)."""
+    return write_offline_parts(name, [frame], repo_dir)[0]
+
+
+def write_offline_parts(name: str, parts: Iterable[pd.DataFrame],
+                        repo_dir: Path | str) -> tuple[Path, int]:
+    """:func:`write_offline_table` of the concatenation of ``parts`` (same columns), one row
+    group each as they come, so the whole table is never in memory; the rows written. The
+    table is replaced once the last part is written, and left as it was when none has rows."""
     path = Path(repo_dir) / OFFLINE_TABLES[name]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".parquet.tmp")
-    # Microseconds: DuckDB cannot cast nanosecond time zone stamps when Feast materializes.
-    frame = frame.assign(event_timestamp=frame["event_timestamp"].astype("datetime64[us, UTC]"))
-    frame.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
-    return path
+    writer: pq.ParquetWriter | None = None
+    rows = 0
+    try:
+        for frame in parts:
+            if frame.empty and writer is not None:
+                continue
+            # Microseconds: DuckDB cannot cast nanosecond time zone stamps when Feast
+            # materializes.
+            table = pa.Table.from_pandas(frame.assign(event_timestamp=frame[
+                "event_timestamp"].astype("datetime64[us, UTC]")), preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(tmp, table.schema)
+            writer.write_table(table.cast(writer.schema))
+            rows += len(frame)
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is not None:
+        os.replace(tmp, path)
+    return path, rows

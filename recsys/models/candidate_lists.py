@@ -21,7 +21,7 @@ import pandas as pd
 from feast import FeatureStore
 
 from recsys.features.names import CANDIDATE_BLOCK, CANDIDATES_MODEL, USER_CANDIDATES, short_name
-from recsys.features.store import write_offline_table
+from recsys.features.store import write_offline_parts
 from recsys.models.generator import CandidateGenerator
 from recsys.models.retrieval import Candidates
 from recsys.models.union import GeneratorList, UnionCandidates, merge_lists
@@ -80,21 +80,21 @@ def store_lists(store: FeatureStore, union: UnionCandidates, catalog_ids: Sequen
                 batch_users: int = BATCH_USERS) -> int:
     """Compute the lists of ``user_ids`` and write them, stamped with ``model_version``, to
     the online store (Feast's ``write_to_online_store``, a batch at a time) and to the
-    offline table of ``user_candidates``; returns the users stored."""
+    offline table of ``user_candidates`` (a batch at a time: a million users' lists take
+    gigabytes); returns the users stored."""
     now = pd.Timestamp.now(tz="UTC")
-    frames, stored = [], 0
-    batch: list[tuple[str, bytes]] = []
-    for user, candidates in batch_lists(union, catalog_ids, user_ids, batch_users):
-        batch.append((user, encode_block(candidates, union.names)))
-        if len(batch) == batch_users:
-            frames.append(_write(store, batch, model_version, now))
-            stored, batch = stored + len(batch), []
-    if batch:
-        frames.append(_write(store, batch, model_version, now))
-        stored += len(batch)
-    if frames:
-        write_offline_table(USER_CANDIDATES, pd.concat(frames, ignore_index=True),
-                            Path(store.repo_path))
+
+    def written() -> Iterator[pd.DataFrame]:
+        batch: list[tuple[str, bytes]] = []
+        for user, candidates in batch_lists(union, catalog_ids, user_ids, batch_users):
+            batch.append((user, encode_block(candidates, union.names)))
+            if len(batch) == batch_users:
+                yield _write(store, batch, model_version, now)
+                batch = []
+        if batch:
+            yield _write(store, batch, model_version, now)
+
+    _, stored = write_offline_parts(USER_CANDIDATES, written(), Path(store.repo_path))
     return stored
 
 
