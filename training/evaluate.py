@@ -1,4 +1,4 @@
-"""Reproducible offline evaluation: popularity, ALS alone and the full pipeline on a dataset.
+"""Reproducible offline evaluation: popularity, each generator alone and the pipeline on a dataset.
 
 Usage (from the project root)::
 
@@ -11,7 +11,12 @@ generator alone), each model is fitted on the training part and ranks the full c
 every test user known in training (:mod:`training.fold_runs`), and the metrics of
 :func:`recsys.evaluation.metrics.evaluate_rankings` are computed on the held-out items. The
 report gives, per model, the mean of every metric over the seeds, its sample standard
-deviation (``std``, 0 for one seed), and the mean fit and predict wall times in seconds.
+deviation (``std``, 0 for one seed), and the mean fit and predict wall times in seconds. The
+models: ``popularity``; ``als`` and ``item2item`` (EASE, or item-kNN above its catalog bound)
+alone, each with the hyperparameters tuned for the pipeline on the validation fold;
+``best_generator``, per seed whichever of those two scored better on the validation fold
+(``per_seed[].best_generator`` names it); and the ``pipeline``. ``ndcg_ratios`` divides the
+pipeline's mean NDCG@k by each other model's.
 Feature tables live in a temporary Feast repo per run, computed from training events only,
 and are deleted at the end.
 
@@ -52,6 +57,7 @@ from training.fold_runs import (
     PipelineSettings,
     run_als,
     run_content,
+    run_generator,
     run_pipeline,
     run_popularity,
 )
@@ -60,9 +66,12 @@ from training.report import write_report
 
 logger = logging.getLogger(__name__)
 
-MODELS = ("popularity", "als", "pipeline")
+MODELS = ("popularity", "als", "item2item", "best_generator", "pipeline")
 #: The cold-item protocol also scores the content generator alone.
-COLD_MODELS = ("popularity", "als", "content", "pipeline")
+COLD_MODELS = ("popularity", "als", "item2item", "best_generator", "content", "pipeline")
+#: The tuning search's name of each generator that can stand alone (``ease`` tunes the
+#: pipeline's ``item2item``: EASE, or item-kNN above its catalog bound).
+TUNED_GENERATORS = {"als": "als", "ease": "item2item"}
 #: Progress steps of one seed (see :func:`evaluate_seed`).
 SEED_STEPS = 4
 
@@ -104,8 +113,11 @@ def evaluate_seed(
     step("popularity")
     runs = {"popularity": run_popularity(fold, k)}
     progress.done()
-    step("ALS")
-    runs.update(als=run_als(fold, params, k), pipeline=pipeline)
+    step("ALS and item-to-item alone")
+    runs.update(als=run_als(fold, params, k), item2item=run_generator(fold, params, "item2item", k),
+                pipeline=pipeline)
+    best = best_generator(pipeline.details["validation_ndcg"])
+    runs["best_generator"] = runs[best]
     if protocol == "cold":
         runs["content"] = run_content(fold, items, params, k)
     progress.done()
@@ -120,8 +132,24 @@ def evaluate_seed(
     return {
         "seed": seed, "train_events": len(fold.train), "test_events": len(fold.test),
         "test_users": len(fold.scored()), "models": models, "pipeline": pipeline.details,
+        "best_generator": best,
         **({"new_items": len(fold.new_items)} if protocol == "cold" else {}),
     }
+
+
+def best_generator(validation_ndcg: dict[str, float]) -> str:
+    """The generator alone with the best NDCG@k on the validation fold (ties: ALS)."""
+    scores = {model: validation_ndcg[name] for name, model in TUNED_GENERATORS.items()
+              if name in validation_ndcg}
+    return max(scores, key=scores.__getitem__)
+
+
+def ratios(models: dict[str, Any], k: int) -> dict[str, float]:
+    """The pipeline's NDCG@k over that of each other model (mean over seeds)."""
+    key = f"ndcg_at_{k}"
+    pipeline = models["pipeline"]["metrics"][key]
+    return {f"pipeline_over_{name}": round(pipeline / row["metrics"][key], 4)
+            for name, row in models.items() if name != "pipeline" and row["metrics"][key] > 0}
 
 
 def models_of(protocol: str) -> tuple[str, ...]:
@@ -184,7 +212,8 @@ def evaluate(
             **({"scored": "items whose first interaction is after the cut"}
                if protocol == "cold" else {}),
         },
-        "models": summarize(per_seed),
+        "models": (models := summarize(per_seed)),
+        "ndcg_ratios": ratios(models, k),
         "per_seed": [_round(seed) for seed in per_seed],
         "wall_seconds": round(time.perf_counter() - start, 1),
     }

@@ -14,8 +14,10 @@ windows:
    from ``base`` events only, as of the end of ``base``; early stopping uses a tenth of the
    label users (:func:`training.train.train_ranker`);
 4. the ranker is kept only if its cross-validated NDCG@10 on those lists beats every
-   generator's own order of them; otherwise the best generator's order ranks the union
-   (:func:`training.tuning.ranker_or_generator`; ``details["order"]`` says which);
+   fixed order of them (each generator's own, and the blend of the two best generators'
+   scores standardized within each list) by the margin; otherwise the best fixed order ranks
+   the union (:func:`training.tuning.ranker_or_generator`; ``details["order"]`` says which,
+   ``details["order_weights"]`` a blend's weights);
 5. the candidates are refitted on all of ``fold.train`` and the chosen order ranks them for
    the test users, with features computed from ``fold.train`` events only.
 """
@@ -34,7 +36,6 @@ from recsys.evaluation.holdout import pipeline_rankings
 from recsys.evaluation.protocols import Fold, binary_interactions, feature_cutoff
 from recsys.features.names import RANKER_SERVICE
 from recsys.features.snapshot import FeatureSnapshots
-from recsys.models.als import ALSCandidates
 from recsys.models.content import ContentCandidates, existing_items
 from recsys.models.exploration import EXPLORE_SLOTS
 from recsys.models.generator import CandidateGenerator
@@ -78,13 +79,16 @@ def run_popularity(fold: Fold, k: int) -> ModelRun:
     return _run_alone(PopularityCandidates(), fold, k)
 
 
+def run_generator(fold: Fold, params: CandidateParams, name: str, k: int) -> ModelRun:
+    """One of the pipeline's generators alone (``als``, ``item2item``: EASE, or item-kNN for
+    large catalogs), built as the pipeline builds it with the hyperparameters tuned for it."""
+    n_items = int(fold.train["item_id"].nunique())
+    return _run_alone(build_candidates(params, n_items).generator(name), fold, k)
+
+
 def run_als(fold: Fold, params: CandidateParams, k: int) -> ModelRun:
     """Implicit ALS alone, with the hyperparameters tuned for the pipeline's ALS."""
-    return _run_alone(ALSCandidates(
-        factors=params.als_factors, regularization=params.als_regularization,
-        alpha=params.als_alpha, iterations=params.als_iterations, random_state=params.seed,
-        num_threads=params.num_threads,
-    ), fold, k)
+    return run_generator(fold, params, "als", k)
 
 
 def run_content(fold: Fold, items: pd.DataFrame, params: CandidateParams, k: int) -> ModelRun:
@@ -183,6 +187,7 @@ def run_pipeline(
                        if key not in ("seed", "num_threads")},
         "ranker": best_ranker.params,
         "order": getattr(order, "generator", "ranker"),
+        "order_weights": getattr(order, "weights", None),
         "order_validation_ndcg": order_ndcg,
         "validation_ndcg": _best_scores(trials + ranker_trials),
         **lists.stats,

@@ -22,6 +22,7 @@ import pandas as pd
 
 from recsys.evaluation.metrics import evaluate_rankings
 from recsys.evaluation.protocols import Fold, binary_interactions
+from recsys.features.ranker_inputs import ZSCORE
 from recsys.models.als import ALSCandidates
 from recsys.models.generator import CandidateGenerator
 from recsys.models.item_to_item import (
@@ -60,6 +61,10 @@ RANKER_GRID: tuple[tuple[int, float, int], ...] = ((3, 0.1, 50), (15, 0.05, 100)
 #: How much better than every generator's own order (relative NDCG@10 on the validation
 #: lists) the ranker must be to be kept.
 RANKER_MARGIN = 0.03
+#: Weights of the better generator tried by :func:`best_blend` (the other gets the rest).
+BLEND_WEIGHTS = (0.3, 0.5, 0.7)
+#: A blended generator's standardized score for a candidate it did not retrieve.
+ABSENT_Z = -10.0
 #: Folds of the label users that pick the ranker's setting and number of rounds.
 RANKER_FOLDS = 3
 
@@ -244,6 +249,15 @@ def list_ndcg(lists: RankerLists, scores: np.ndarray, k: int = 10) -> float:
     return float((dcg(["score"]) / ideal.where(ideal > 0)).fillna(1.0).mean())
 
 
+def generator_columns(X: pd.DataFrame) -> dict[str, str]:
+    """Each generator's score column among the ranker inputs ``X``: its score standardized
+    within the list (:data:`~recsys.features.ranker_inputs.ZSCORE`, the same order within a
+    list) or, without it, the raw score."""
+    columns = {c.removesuffix("_score"): c for c in X.columns if c.endswith("_score")}
+    columns.update({c.removesuffix(ZSCORE): c for c in X.columns if c.endswith(ZSCORE)})
+    return columns
+
+
 class GeneratorOrder:
     """Stands in for the ranker: the candidates in one generator's order (its score)."""
 
@@ -251,29 +265,62 @@ class GeneratorOrder:
         self.generator = generator
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return X[f"{self.generator}_score"].fillna(-np.inf).to_numpy()
+        return X[generator_columns(X)[self.generator]].fillna(-np.inf).to_numpy()
+
+
+class BlendOrder:
+    """Stands in for the ranker: the candidates by a weighted sum of generators' scores
+    standardized within the list, a generator that did not retrieve a candidate counting
+    :data:`ABSENT_Z` for it (below what it retrieved)."""
+
+    generator = "blend"
+
+    def __init__(self, weights: dict[str, float]):
+        self.weights = dict(weights)
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        columns = generator_columns(X)
+        return sum(weight * X[columns[name]].fillna(ABSENT_Z).to_numpy(np.float64)
+                   for name, weight in self.weights.items())
+
+
+def best_blend(lists: RankerLists, scores: dict[str, float]) -> tuple[BlendOrder, float]:
+    """The blend of the two generators with the best orders in ``scores`` whose weights
+    (:data:`BLEND_WEIGHTS`, the first's; the second gets the rest) give the best NDCG@10 on
+    ``lists``; a fixed order, so that figure is not optimistic."""
+    first, second = sorted(scores, key=lambda name: -scores[name])[:2]
+    trials = [BlendOrder({first: w, second: 1.0 - w}) for w in BLEND_WEIGHTS]
+    ndcgs = [list_ndcg(lists, order.predict(lists.X)) for order in trials]
+    best = int(np.argmax(ndcgs))
+    return trials[best], ndcgs[best]
 
 
 def ranker_or_generator(
     lists: RankerLists, ranker: Ranker, ranker_trials: list[Trial],
-) -> tuple[Ranker | GeneratorOrder, dict[str, float]]:
-    """The ranker, unless one generator's own order of the same validation lists comes within
-    :data:`RANKER_MARGIN` of the ranker's cross-validated NDCG@10: then that order.
+) -> tuple[Ranker | GeneratorOrder | BlendOrder, dict[str, float]]:
+    """The ranker, unless a fixed order of the same validation lists comes within
+    :data:`RANKER_MARGIN` of the ranker's cross-validated NDCG@10: then the best of them,
+    one generator's own order or the blend of the two best (:func:`best_blend`).
 
     The margin allows for the ranker's optimism on its own validation lists (its labels and
-    features come from one fold): under a random split a ranker 1-2 % ahead there loses to
-    its generator on test data, under a time split one 10 % ahead wins by a third.
+    features come from one fold, its rounds are chosen on them): under a random split a
+    ranker 1-2 % ahead there loses to its generator on test data, under a time split one
+    10 % ahead wins by a third. The fixed orders fit nothing on the lists, so the best of
+    them on validation is at least the best generator's there.
 
     Only validation lists decide (never test data). Returns the choice and the NDCG@10 of
     each order on the lists (``ranker``: cross-validated).
     """
     scores = {"ranker": _best(ranker_trials).ndcg}
-    for column in lists.X.columns:
-        if column.endswith("_score"):
-            scores[column.removesuffix("_score")] = list_ndcg(lists, lists.X[column].to_numpy())
+    for name, column in generator_columns(lists.X).items():
+        scores[name] = list_ndcg(lists, lists.X[column].to_numpy())
     generators = {name: score for name, score in scores.items() if name != "ranker"}
-    best = max(generators, key=generators.__getitem__, default="ranker")
-    if best == "ranker" or scores["ranker"] > (1.0 + RANKER_MARGIN) * generators[best]:
+    fixed: dict[str, Ranker | GeneratorOrder | BlendOrder] = {
+        name: GeneratorOrder(name) for name in generators}
+    if len(generators) >= 2:
+        fixed["blend"], scores["blend"] = best_blend(lists, generators)
+    best = max((n for n in scores if n != "ranker"), key=scores.__getitem__, default="ranker")
+    if best == "ranker" or scores["ranker"] > (1.0 + RANKER_MARGIN) * scores[best]:
         best = "ranker"
     logger.info("order on validation lists: %s (%s)", best, scores)
-    return (ranker if best == "ranker" else GeneratorOrder(best)), scores
+    return (ranker if best == "ranker" else fixed[best]), scores

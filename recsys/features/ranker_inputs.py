@@ -2,7 +2,9 @@
 
 The ranker reads, for each (user, item) candidate: every scalar feature of the Feast
 FeatureService (full names, ``view__feature``), the candidate generators' scores and ranks,
-and features derived from Feast arrays: ``category_match`` (:func:`category_match`) and
+each generator's score standardized within the list (``<generator>_score_z``:
+:func:`list_zscores`, comparable across users whose raw scores differ in scale), and features
+derived from Feast arrays: ``category_match`` (:func:`category_match`) and
 ``recent_sim_mean`` / ``recent_sim_max`` (:func:`recent_similarity`); the context of the list
 (``context_hour``, ``context_weekday``, ``context_device``: :mod:`recsys.features.context`) and
 the item's share of events in that part of the day and on that device (``daypart_share``,
@@ -32,6 +34,25 @@ from recsys.features.names import (
 KEYS = ("user_id", "item_id", "event_timestamp", "list_id")
 CONTEXT_DERIVED = ("daypart_share", "device_share")
 DERIVED = ("category_match", "recent_sim_mean", "recent_sim_max", *CONTEXT_DERIVED)
+#: Suffix of a generator score standardized within its list (:func:`list_zscores`).
+ZSCORE = "_score_z"
+
+
+def list_zscores(scores: np.ndarray) -> np.ndarray:
+    """One list's scores of one generator minus their mean, over their standard deviation.
+
+    NaN (the generator did not retrieve the candidate) stays NaN and is left out of the
+    mean and deviation; a list with fewer than two scores, or equal ones, gives 0.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    out = np.full(len(scores), np.nan, dtype=np.float32)
+    known = ~np.isnan(scores)
+    if not known.any():
+        return out
+    values = scores[known]
+    spread = values.std()
+    out[known] = (values - values.mean()) / spread if spread > 0 else 0.0
+    return out
 
 
 def context_shares(hour: np.ndarray, device: np.ndarray, dayparts: np.ndarray,
@@ -111,6 +132,15 @@ def feature_matrix(
     """
     numeric = frame.drop(columns=[c for c in KEYS if c in frame.columns])
     numeric = numeric.select_dtypes(include=["number", "bool"]).astype(np.float32)
+    lists = "list_id" if "list_id" in frame else "user_id"
+    for column in [c for c in frame.columns if c.endswith("_score")]:
+        # list_zscores over every list at once (the same values, vectorized)
+        scores = frame[column].astype(np.float64)
+        centred = scores - scores.groupby(frame[lists], sort=False).transform("mean")
+        spread = np.sqrt((centred ** 2).groupby(frame[lists], sort=False).transform("mean"))
+        z = (centred / spread.where(spread > 0)).to_numpy()
+        z[(spread.to_numpy() == 0) & scores.notna().to_numpy()] = 0.0
+        numeric[column.removesuffix("_score") + ZSCORE] = z.astype(np.float32)
     if CONTEXT_HOUR in frame and all(c in frame for c in DAYPART_SHARES + DEVICE_SHARES):
         numeric["daypart_share"], numeric["device_share"] = context_shares(
             frame[CONTEXT_HOUR].to_numpy(np.float64), frame[CONTEXT_DEVICE].to_numpy(np.float64),
@@ -132,7 +162,6 @@ def feature_matrix(
     has_vector = np.r_[np.ones(len(ids), bool), False]
     vector_row = np.fromiter((position.get(i, len(ids)) for i in item_ids), np.int64,
                              len(item_ids))
-    lists = "list_id" if "list_id" in frame else "user_id"
     for rows in frame.groupby(lists, sort=False).indices.values():
         first = rows[0]
         if onehot is not None:
@@ -184,8 +213,11 @@ class OnlineInputs:
                                   dtype=np.int64)
         self._item_src = np.array([item_index[f] for f in features if f in item_index],
                                   dtype=np.int64)
+        self._zscores = [(j, f.removesuffix(ZSCORE) + "_score") for j, f in enumerate(features)
+                         if f.endswith(ZSCORE)]
         self._other = [(j, f) for j, f in enumerate(features)
-                       if f not in item_index and f not in DERIVED and f not in CONTEXT_FEATURES]
+                       if f not in item_index and f not in DERIVED and f not in CONTEXT_FEATURES
+                       and not f.endswith(ZSCORE)]
         self._context = [(j, f) for j, f in enumerate(features) if f in CONTEXT_FEATURES]
         self._derived = {f: j for j, f in enumerate(features) if f in DERIVED}
         shares = DAYPART_SHARES + DEVICE_SHARES
@@ -213,6 +245,10 @@ class OnlineInputs:
                 value = user.get(name)
                 if isinstance(value, int | float) and not isinstance(value, bool):
                     X[:, j] = value
+        for j, name in self._zscores:
+            column = columns.get(name)
+            if column is not None:
+                X[:, j] = list_zscores(column)
         context = context or {}
         for j, name in self._context:
             X[:, j] = context.get(name, np.nan)

@@ -111,6 +111,12 @@ def test_cli_reports_every_model_and_never_trains_on_test_events(
     assert ndcg["pipeline"] > ndcg["popularity"] + 0.1
     assert ndcg["als"] > ndcg["popularity"] + 0.1
     assert report["per_seed"][0]["pipeline"]["candidates"]["n_per_generator"] == 50
+    # the better generator alone on the validation fold, and the pipeline's ratios over each
+    best = report["per_seed"][0]["best_generator"]
+    assert best in ("als", "item2item")
+    assert report["models"]["best_generator"] == report["models"][best]
+    assert report["ndcg_ratios"]["pipeline_over_als"] == pytest.approx(
+        ndcg["pipeline"] / ndcg["als"], abs=1e-3)
 
     fold = make_fold(load_dataset(world).events, protocol, seed=7)
     test_ids, train_ids = set(fold.test["event_id"]), set(fold.train["event_id"])

@@ -74,3 +74,22 @@ def test_a_generator_order_that_beats_the_ranker_on_validation_replaces_it() -> 
     strong = [Trial("ranker", {}, 0.99, 0.0)]
     kept, _ = ranker_or_generator(data, Ranker(FAST), strong)
     assert isinstance(kept, Ranker)
+
+
+def test_a_blend_of_two_generators_replaces_each_alone_when_it_ranks_better() -> None:
+    """Each generator sees half of the signal: their blend orders the lists better than
+    either, and is chosen over a ranker that is not clearly ahead of it."""
+    from training.tuning import BlendOrder, Trial, list_ndcg, ranker_or_generator
+
+    data = lists(80, seed=5)
+    signal, noise = data.X["signal"].to_numpy(), data.X["noise"].to_numpy()
+    rng = np.random.default_rng(6)
+    data.X["als_score_z"] = signal + rng.normal(0, 0.3, len(signal))
+    data.X["item2item_score_z"] = signal + rng.normal(0, 0.3, len(signal))
+    data.X["popularity_score_z"] = noise
+    alone = max(list_ndcg(data, data.X[c].to_numpy()) for c in ("als_score_z",
+                                                               "item2item_score_z"))
+    order, scores = ranker_or_generator(data, Ranker(FAST), [Trial("ranker", {}, alone, 0.0)])
+    assert isinstance(order, BlendOrder) and set(order.weights) == {"als", "item2item"}
+    assert scores["blend"] > alone
+    assert list_ndcg(data, order.predict(data.X)) == pytest.approx(scores["blend"])
