@@ -61,5 +61,7 @@ def test_feature_matrix_keeps_numbers_and_derives_array_features() -> None:
         "user_recent__recent_items": [["b"]],
     })
     X = feature_matrix(frame, {"a": np.array([1.0, 0.0]), "b": np.array([1.0, 0.0])})
-    assert list(X.columns) == ["als_score", "category_match", "recent_sim_mean", "recent_sim_max"]
-    assert X.iloc[0].tolist() == pytest.approx([0.3, 0.5, 1.0, 1.0])
+    assert list(X.columns) == ["als_score", "als_score_z", "category_match", "recent_sim_mean",
+                               "recent_sim_max"]
+    assert X["als_score_z"].tolist() == [0.0]  # one score in its list: standardized to 0
+    assert X.iloc[0].tolist() == pytest.approx([0.3, 0.0, 0.5, 1.0, 1.0])
