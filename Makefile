@@ -9,7 +9,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.data/dagster
 
 .PHONY: setup demo pipeline serve stop test test-fast lint ui mlflow-ui clean bench-serving \
 	bench-faults bench-stream consume screenshots simulate bento bench-capacity \
-	bench-serving-scale
+	bench-serving-scale eval-scale
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -68,6 +68,13 @@ bench-serving: setup ## Load benchmark of the service vs an empty BentoML endpoi
 
 bench-serving-scale: setup ## The uncached service on a scale world (1,000,000 users, 100,000 items, Zipf-drawn users) in .data-scale (needs wrk; long: builds the world first)
 	$(VENV)/bin/python -m benchmarks.serving_scale $(SCALE_ARGS)
+
+SCALE_WORLD ?= .data/scale-world
+eval-scale: setup ## Offline evaluation (temporal, one seed) on a generated world of 100,000 users, 50,000 items and 1,000,000 events (written to $(SCALE_WORLD) once)
+	test -f $(SCALE_WORLD)/events.csv || $(VENV)/bin/python -m recsys.events.sample_files \
+		--users 100000 --items 50000 --events 1000000 --days 60 --event-types many --out $(SCALE_WORLD)
+	$(VENV)/bin/python -m training.evaluate --data $(SCALE_WORLD)/events.csv --protocol temporal \
+		--k 10 --seeds 1 --json
 
 consume: setup ## A consumer of the shared event stream (RECSYS_EVENT_STREAM=redis): log, push online, ack
 	$(VENV)/bin/python -m recsys.features.stream_consumer
