@@ -173,7 +173,9 @@ class Engine:
         is_new = new_candidates(candidates.columns, len(candidates))
         if not is_new.any():
             return picked
-        rest = np.setdiff1d(np.arange(len(candidates)), picked)
+        unpicked = np.ones(len(candidates), dtype=bool)  # a mask: cheaper than np.setdiff1d
+        unpicked[picked] = False
+        rest = np.flatnonzero(unpicked)
         order = np.r_[picked, rest[np.argsort(-scores[rest], kind="stable")]]
         return explore(order, is_new, candidates.columns[f"{NEW_ITEMS_GENERATOR}_rank"], n,
                        self.explore_slots)

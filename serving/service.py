@@ -61,6 +61,17 @@ from serving.schemas import (
 logger = logging.getLogger(__name__)
 
 app = FastAPI(title="Recommendation API", version="1")
+
+
+async def _current_service() -> object:
+    """BentoML's ``get_current_service`` as a coroutine: the routes' ``self`` dependency
+    is then resolved on the event loop, not handed to a thread and back per request."""
+    return bentoml.get_current_service()
+
+
+# BentoML gives each class-view route ``self`` through ``Depends(get_current_service)``, a
+# plain function FastAPI runs in its thread pool: two thread hops a request with the route's.
+app.dependency_overrides[bentoml.get_current_service] = _current_service
 app.include_router(experiments_router)  # before /api/v1/recs/{user_id}, which would match
 install_timeout_fix()
 

@@ -9,6 +9,7 @@ of reading hundreds of entities from Redis.
 from __future__ import annotations
 
 import logging
+from itertools import repeat
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,7 +59,9 @@ class ItemTable:
 
     def positions(self, item_ids: list[str]) -> np.ndarray:
         """Row of each id, -1 for ids not in the catalog."""
-        return np.fromiter((self.index.get(i, -1) for i in item_ids), np.int64, len(item_ids))
+        # map over the bound get: no generator frame per id (about half the time)
+        return np.fromiter(map(self.index.get, item_ids, repeat(-1, len(item_ids))), np.int64,
+                           len(item_ids))
 
     @classmethod
     def load(
