@@ -223,6 +223,9 @@ class OnlineInputs:
         shares = DAYPART_SHARES + DEVICE_SHARES
         self._shares = (np.array([item_index[f] for f in shares], dtype=np.int64)
                         if all(f in item_index for f in shares) else None)
+        # the share columns' indices into the item features, as one float32 row
+        self._share_columns = (None if self._shares is None
+                               else self._shares[None, :].astype(np.float32))
         # Every item's row of the ranker's inputs, item features in place and NaN elsewhere,
         # built once per item table: a request's matrix starts as one gather of its rows.
         self._block = np.full((len(items), len(self.features)), np.nan, dtype=np.float32)
@@ -254,14 +257,17 @@ class OnlineInputs:
             X[:, j] = context.get(name, np.nan)
         derived = self._derived
         if self._shares is not None and ("daypart_share" in derived or "device_share" in derived):
-            n, profile = len(rows), items.features[np.ix_(rows, self._shares)]
-            daypart, device = context_shares(
-                np.full(n, context.get(CONTEXT_HOUR, np.nan)),
-                np.full(n, context.get(CONTEXT_DEVICE, np.nan)),
-                profile[:, :len(DAYPART_SHARES)], profile[:, len(DAYPART_SHARES):])
-            for name, values in (("daypart_share", daypart), ("device_share", device)):
+            # One context for the whole list: context_shares on one row of the share columns'
+            # indices names the column each share comes from (NaN: none), then one gather.
+            picked = context_shares(
+                np.array([context.get(CONTEXT_HOUR, np.nan)]),
+                np.array([context.get(CONTEXT_DEVICE, np.nan)]),
+                self._share_columns[:, :len(DAYPART_SHARES)],
+                self._share_columns[:, len(DAYPART_SHARES):])
+            for name, column in (("daypart_share", picked[0][0]), ("device_share", picked[1][0])):
                 if name in derived:
-                    X[:, derived[name]] = values
+                    X[:, derived[name]] = (np.nan if np.isnan(column)
+                                           else items.features[rows, int(column)])
         if "category_match" in derived:
             X[:, derived["category_match"]] = category_match(user.get(AFFINITY),
                                                              items.category_counts[rows])
