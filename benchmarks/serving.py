@@ -20,7 +20,11 @@ Prints progress on stderr and one JSON object last on stdout: ``rps``, ``rps_emp
 ``ratio``, ``p99_ms`` (cached service under load), ``p50_ms`` / ``p50_empty_ms`` (one
 connection, unloaded, ranked), ``freshness_ms``, ``errors``, ``cache_hit_ratio`` of the loaded
 cached runs, ``rps_uncached``, ``ratio_uncached``, ``p50_uncached_ms``, ``p99_uncached_ms``,
-``*_spread`` ([min, max] over the rounds), the mean milliseconds per request-path stage and per
+``*_spread`` ([min, max] over the rounds), ``cpu_ms_<service>`` (CPU milliseconds per answered
+request under load, the service's processes; ``redis_cpu_ms_<service>`` Redis's) and
+``cpu_ratio_uncached`` / ``cpu_ratio`` (empty / (service + Redis), per round: the throughput
+ratio on a machine of their own, steadier than ``ratio`` on a shared one), the load average at
+the end, the mean milliseconds per request-path stage and per
 outcome of the unloaded ranked requests (``ranked`` is the whole request inside the service;
 ``access`` is authentication with the rate limits), each service's resident memory per worker
 and start time, and Redis memory per user and per item.
@@ -35,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -50,9 +55,11 @@ import pandas as pd
 from benchmarks.serving_probe import (
     api_headers,
     clear_response_cache,
+    cpu_seconds,
     log,
     mean_ms,
     redis_bytes,
+    redis_cpu_seconds,
     scrape,
     serve_all,
 )
@@ -112,7 +119,20 @@ def spread(values: list[float]) -> list[float]:
     return [round(min(values), 3), round(max(values), 3)]
 
 
-def rounds(services: dict, paths: Path, args: argparse.Namespace,
+def loaded_run(url: str, pid: int, paths: Path, args: argparse.Namespace,
+               headers: dict[str, str]) -> dict:
+    """One loaded wrk run, with the CPU milliseconds per answered request that the service's
+    processes (``cpu_ms``) and Redis (``redis_cpu_ms``) spent meanwhile: on a shared machine
+    these hold far better than throughput, which follows the neighbours' load."""
+    cpu, redis_cpu = cpu_seconds(pid), redis_cpu_seconds()
+    result = run_wrk(url, paths, args.connections, args.threads, args.duration, headers)
+    answered = max(result["requests"], 1)
+    result["cpu_ms"] = (cpu_seconds(pid) - cpu) * 1000 / answered
+    result["redis_cpu_ms"] = (redis_cpu_seconds() - redis_cpu) * 1000 / answered
+    return result
+
+
+def rounds(services: dict, pids: dict[str, int], paths: Path, args: argparse.Namespace,
            headers: dict[str, str]) -> tuple[dict[str, list[dict]], dict[str, float]]:
     """The interleaved rounds: wrk results per phase name, and the stage timings of the
     unloaded ranked requests."""
@@ -134,8 +154,7 @@ def rounds(services: dict, paths: Path, args: argparse.Namespace,
         for name in loaded[turn:] + loaded[:turn]:
             scraped = scrape(services[name]) if name == "cached" else None
             runs.setdefault(name, []).append(
-                run_wrk(services[name], paths, args.connections, args.threads, args.duration,
-                        headers))
+                loaded_run(services[name], pids[name], paths, args, headers))
             if scraped is not None:
                 after = scrape(services[name])
                 for result in ("cache:hit", "cache:miss", *(k for k in after if "fallback:" in k)):
@@ -183,6 +202,16 @@ def summary(runs: dict[str, list[dict]]) -> dict[str, object]:
         "p50_uncached_ms": median(per_round("uncached", "p50_ms")),
         "p99_uncached_ms": median(per_round("uncached", "p99_ms")),
         "p99_uncached_spread": spread(per_round("uncached", "p99_ms")),
+        # CPU per answered request under load (service processes; Redis apart), and the
+        # ratio they imply for a machine of its own: empty / (service + Redis)
+        **{f"cpu_ms_{name}": median(per_round(name, "cpu_ms"))
+           for name in ("empty", "cached", "uncached")},
+        **{f"redis_cpu_ms_{name}": median(per_round(name, "redis_cpu_ms"))
+           for name in ("cached", "uncached")},
+        "cpu_ratio_uncached": median([e["cpu_ms"] / (u["cpu_ms"] + u["redis_cpu_ms"]) for e, u in
+                                      zip(runs["empty"], runs["uncached"], strict=True)]),
+        "cpu_ratio": median([e["cpu_ms"] / (c["cpu_ms"] + c["redis_cpu_ms"]) for e, c in
+                             zip(runs["empty"], runs["cached"], strict=True)]),
     }
 
 
@@ -231,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
             run_wrk(url, paths, 1, 1, 2, headers)  # warm-up
         time.sleep(0.5)  # let the write-behind queue drain before dropping what it wrote
         clear_response_cache()
-        runs, stages = rounds(services, paths, args, headers)
+        pids = {name: info["pid"] for name, info in started.items()}
+        runs, stages = rounds(services, pids, paths, args, headers)
         fresh = freshness(services["cached"], user_ids[::97], args.trials, headers)
         memory = {name: info["rss_mb_per_worker"] for name, info in started.items()}
     result = {
@@ -243,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         "rss_mb_per_worker": memory,
         "engine_mb_per_worker": round(memory["uncached"] - memory["empty"], 1),
         "start_s": {name: info["ready_s"] for name, info in started.items()},
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "redis": redis_bytes(user_ids, item_ids),
         "workers": args.workers, "connections": args.connections, "duration_s": args.duration,
         "rounds": args.rounds, "users": len(user_ids),

@@ -77,7 +77,8 @@ def serve_all(specs: dict[str, tuple[str, int, dict[str, str]]]
                 try:
                     if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
                         ready[name] = (url, {"ready_s": round(time.monotonic() - start, 2),
-                                             "rss_mb_per_worker": worker_rss_mb(proc.pid)})
+                                             "rss_mb_per_worker": worker_rss_mb(proc.pid),
+                                             "pid": proc.pid})
                         continue
                 except httpx.HTTPError:
                     pass
@@ -97,6 +98,25 @@ def serve(target: str, workers: int, env: dict[str, str]) -> Iterator[str]:
     """``bentoml serve target`` on a free port; yields the base URL once ready."""
     with serve_all({"one": (target, workers, env)}) as ready:
         yield ready["one"][0]
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user and system) used so far by ``pid`` and every process under it."""
+    total = 0.0
+    root = psutil.Process(pid)
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def redis_cpu_seconds() -> float:
+    """CPU seconds the Redis server has used (``INFO cpu``)."""
+    info = redis_client().info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 def redis_client():  # noqa: ANN201

@@ -9,8 +9,8 @@ of reading hundreds of entities from Redis.
 from __future__ import annotations
 
 import logging
-from itertools import repeat
 from dataclasses import dataclass
+from itertools import repeat
 
 import numpy as np
 import pandas as pd
