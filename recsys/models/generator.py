@@ -124,6 +124,13 @@ class CandidateGenerator(ABC):
         scores[self.seen_columns(row)] = -np.inf
         return top_n_of_row(scores, n)
 
+    def _top_of_one_row(self, row: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`top_for_user` from :meth:`_top_of_rows` (for generators whose batched top-n
+        avoids a dense row): the one user's list, its empty slots dropped."""
+        cols, values = self._top_of_rows(np.array([row]), n, exclude_seen=True)
+        keep = values[0] > -np.inf
+        return cols[0][keep], values[0][keep]
+
     def top_for_items(self, cols: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray] | None:
         """Columns and scores of the ``n`` best items for a session of ``cols`` (known,
         distinct item columns), the session excluded; None when :meth:`item_scores` is."""

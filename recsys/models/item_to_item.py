@@ -115,9 +115,7 @@ class ItemToItemCandidates(CandidateGenerator):
     def top_for_user(self, row: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         weights = self.weights
         if not isinstance(weights, np.ndarray):
-            cols, values = self._top_of_rows(np.array([row]), n, exclude_seen=True)
-            keep = values[0] > -np.inf
-            return cols[0][keep], values[0][keep]
+            return self._top_of_one_row(row, n)
         # Dense W: x_u @ W over the user's few nonzero columns only.
         history = self.history
         seen = history.indices[history.indptr[row]:history.indptr[row + 1]]

@@ -61,9 +61,7 @@ class PopularityCandidates(CandidateGenerator):
         return np.tile(self.popularity, (rows.size, 1))
 
     def top_for_user(self, row: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-        cols, values = self._top_of_rows(np.array([row]), n, exclude_seen=True)
-        keep = values[0] > -np.inf
-        return cols[0][keep], values[0][keep]
+        return self._top_of_one_row(row, n)
 
     def _top_of_rows(self, rows: np.ndarray, n: int,
                      exclude_seen: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -46,7 +46,6 @@ def top_n_of_row(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     return cols[keep], values[keep]
 
 
-
 def sparse_top_n(scores: sp.csr_matrix, n: int, exclude: sp.csr_matrix | None = None
                  ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`top_n` of the rows of a sparse score matrix (an absent entry scores 0), with
