@@ -23,7 +23,10 @@ and are deleted at the end.
 ``--report PATH`` also writes a report to look at: ``PATH.html`` is one self-contained page
 (the table, mean ± std over seeds, and the NDCG@k / precision@k plot inline), ``PATH.png``
 the plot alone (:mod:`training.report`). Progress goes to stderr: a tqdm bar on a terminal,
-one line per seed step otherwise (:mod:`training.progress`).
+one line per seed step otherwise (:mod:`training.progress`). ``--jobs N`` evaluates N seeds at
+once, each in its own process (by default as many as there are seeds and cores): the seeds are
+independent, so the report is the same as one at a time, and each process prints its own
+seed's steps.
 """
 
 from __future__ import annotations
@@ -31,9 +34,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import multiprocessing
+import os
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -176,7 +182,7 @@ def summarize(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
 def evaluate(
     path: Path, protocol: str, k: int = 10, seeds: int = 3, first_seed: int = 42,
     fmt: str = "auto", threads: int = 1, progress: Progress | None = None,
-    explore_slots: int | None = None,
+    explore_slots: int | None = None, jobs: int = 1,
 ) -> dict[str, Any]:
     """Load ``path`` and evaluate every model under ``protocol``; returns the JSON report.
 
@@ -185,7 +191,8 @@ def evaluate(
     (by default a bar on a terminal, plain lines on stderr otherwise) follows every seed's
     steps. ``explore_slots`` is how many places per list the pipeline gives new items (the
     content generator's, :func:`recsys.models.exploration.explore`); by default one under
-    ``cold``, none under the protocols that score ranking accuracy on known items.
+    ``cold``, none under the protocols that score ranking accuracy on known items. ``jobs``
+    seeds run at once, each in a process of its own (:func:`_seeds_in_processes`).
     """
     start = time.perf_counter()
     dataset = load_dataset(path, fmt)
@@ -193,12 +200,17 @@ def evaluate(
     if explore_slots is None:
         explore_slots = EXPLORE_SLOTS if protocol == "cold" else 0
     settings = PipelineSettings(threads=threads, explore_slots=explore_slots)
-    per_seed = []
-    progress = progress or Progress(seeds * SEED_STEPS, "evaluate")
-    with FeatureSnapshots() as snapshots, threadpool_limits(threads), progress:
-        for seed in range(first_seed, first_seed + seeds):
-            per_seed.append(evaluate_seed(events, dataset.items, protocol, seed, k, snapshots,
-                                          settings, progress))
+    seed_list = list(range(first_seed, first_seed + seeds))
+    if min(jobs, seeds) > 1:
+        per_seed = _seeds_in_processes(events, dataset.items, protocol, seed_list, k, settings,
+                                       min(jobs, seeds))
+    else:
+        per_seed = []
+        progress = progress or Progress(seeds * SEED_STEPS, "evaluate")
+        with FeatureSnapshots() as snapshots, threadpool_limits(threads), progress:
+            for seed in seed_list:
+                per_seed.append(evaluate_seed(events, dataset.items, protocol, seed, k,
+                                              snapshots, settings, progress))
     return {
         "dataset": {
             "path": str(path), "events": len(events), "users": int(events["user_id"].nunique()),
@@ -217,6 +229,34 @@ def evaluate(
         "per_seed": [_round(seed) for seed in per_seed],
         "wall_seconds": round(time.perf_counter() - start, 1),
     }
+
+
+def _one_seed(events: pd.DataFrame, items: pd.DataFrame, protocol: str, seed: int, k: int,
+              settings: PipelineSettings, log_level: int) -> dict[str, Any]:
+    """:func:`evaluate_seed` in a worker process, with its own snapshots and thread limits."""
+    logging.basicConfig(level=log_level, format="%(asctime)s %(name)s %(message)s",
+                        stream=sys.stderr)
+    progress = Progress(SEED_STEPS, f"evaluate seed {seed}", tty=False)
+    with FeatureSnapshots() as snapshots, threadpool_limits(settings.threads), progress:
+        return evaluate_seed(events, items, protocol, seed, k, snapshots, settings, progress)
+
+
+def _seeds_in_processes(events: pd.DataFrame, items: pd.DataFrame, protocol: str,
+                        seeds: list[int], k: int, settings: PipelineSettings,
+                        jobs: int) -> list[dict[str, Any]]:
+    """Each seed's :func:`evaluate_seed` in one of ``jobs`` fresh (spawned) processes, in
+    seed order. Seeds share nothing but their inputs, so this equals running them in turn."""
+    context = multiprocessing.get_context("spawn")  # no forked copy of loaded thread pools
+    level = logging.getLogger().getEffectiveLevel()
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = [pool.submit(_one_seed, events, items, protocol, seed, k, settings, level)
+                   for seed in seeds]
+        return [future.result() for future in futures]
+
+
+def default_jobs(seeds: int) -> int:
+    """Seeds at once by default: one per core, at most one per seed."""
+    return max(1, min(seeds, os.cpu_count() or 1))
 
 
 def _round(value: Any) -> Any:
@@ -251,6 +291,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--first-seed", type=int, default=42)
     parser.add_argument("--threads", type=int, default=1,
                         help="threads of ALS, LightGBM and BLAS (default 1)")
+    parser.add_argument("--jobs", type=int, default=None, metavar="N",
+                        help="seeds evaluated at once, each in its own process (default: one "
+                        "per core, at most one per seed)")
     parser.add_argument("--explore-slots", type=int, default=None, metavar="N",
                         help="places per list for new items in the pipeline (default: 1 "
                         "under cold, 0 otherwise)")
@@ -259,8 +302,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="also write a report: PATH.html (table and plot) or PATH.png (plot)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     args = parser.parse_args(argv)
-    if min(args.k, args.seeds, args.threads) < 1:
-        parser.error("--k, --seeds and --threads must be positive")
+    jobs = default_jobs(args.seeds) if args.jobs is None else args.jobs
+    if min(args.k, args.seeds, args.threads, jobs) < 1:
+        parser.error("--k, --seeds, --threads and --jobs must be positive")
     if args.explore_slots is not None and args.explore_slots < 0:
         parser.error("--explore-slots must not be negative")
     if args.report is not None and args.report.suffix.lower() not in (".html", ".png"):
@@ -268,7 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     report = evaluate(args.data, args.protocol, args.k, args.seeds, args.first_seed, args.fmt,
-                      args.threads, explore_slots=args.explore_slots)
+                      args.threads, explore_slots=args.explore_slots, jobs=jobs)
     print(json.dumps(report, indent=2) if args.json else _table(report, args.k))
     if args.report is not None:
         print(f"report written to {write_report(report, args.report)}", file=sys.stderr)

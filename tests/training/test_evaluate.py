@@ -19,7 +19,7 @@ from recsys.evaluation.protocols import feature_cutoff, make_fold
 from recsys.events.importers import load_dataset
 from recsys.features.reads import historical_features
 from recsys.features.snapshot import FeatureSnapshots
-from training.evaluate import MODELS, main
+from training.evaluate import MODELS, evaluate, main
 
 N_USERS, BLOCK, PER_USER = 200, 30, 14
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
@@ -155,6 +155,22 @@ def test_cli_refuses_bad_arguments(world: Path) -> None:
         main(["--data", str(world), "--seeds", "0"])
     with pytest.raises(SystemExit):
         main(["--data", str(world), "--report", "report.pdf"])
+    with pytest.raises(SystemExit):
+        main(["--data", str(world), "--jobs", "0"])
+
+
+def test_seeds_in_processes_report_what_seeds_in_turn_do(world: Path) -> None:
+    """Two seeds at once, each in a spawned process: seed 7's metrics and pipeline choices
+    are those of seed 7 run in this process, and the seeds come back in order."""
+    def without_times(seed: dict) -> dict:
+        return {"pipeline": seed["pipeline"], "models": {
+            name: row["metrics"] for name, row in seed["models"].items()}}
+
+    at_once = evaluate(world, "stratified", k=5, seeds=2, first_seed=7, jobs=2)
+    in_turn = evaluate(world, "stratified", k=5, seeds=1, first_seed=7, jobs=1)
+    assert [seed["seed"] for seed in at_once["per_seed"]] == [7, 8]
+    assert without_times(at_once["per_seed"][0]) == without_times(in_turn["per_seed"][0])
+    assert at_once["per_seed"][1]["models"]["pipeline"]["metrics"]["ndcg_at_5"] > 0
 
 
 def test_cold_protocol_scores_new_items(
