@@ -21,8 +21,11 @@ The shapes (the synthetic world of :mod:`recsys.events.synthetic`, files of
     Sparse product reviews: 12,000 one-type ``rate`` events by 3,000 users on 4,000 items
     over 10 years, no catalog (a long tail of items with one or two reviews).
 ``ml100k_plays``
-    MovieLens 100K (read from ``--ml100k`` when that folder exists, never copied) as play
-    counts without timestamps (stratified), its ratings the counts.
+    MovieLens 100K (read from ``../shared/data/ml-100k`` when that folder exists, never
+    copied) as play counts without timestamps (stratified), its ratings the counts.
+``ml100k_reviews``
+    Real tastes in the sparse reviews' shape: a random 12 % of MovieLens 100K's ratings as
+    one-type ``rate`` events with their times, no catalog (temporal).
 """
 
 from __future__ import annotations
@@ -96,11 +99,26 @@ def ml100k_plays(root: Path, source: Path = ML100K) -> Path:
                   root / "ml100k_plays.csv")
 
 
+def ml100k_reviews(root: Path, source: Path = ML100K, share: float = 0.12) -> Path:
+    """A sparse review file cut from MovieLens 100K: a random ``share`` of its ratings as
+    one-type ``rate`` events with their timestamps and no catalog (a file under ``root``)."""
+    events = load_dataset(source).events
+    kept = events.sample(frac=share, random_state=14).sort_values("timestamp")
+    path = root / "ml100k_reviews.csv"
+    pd.DataFrame({"user_id": kept["user_id"].to_numpy(), "item_id": kept["item_id"].to_numpy(),
+                  "timestamp": pd.to_datetime(kept["timestamp"], utc=True).dt.strftime(
+                      "%Y-%m-%dT%H:%M:%SZ").to_numpy(),
+                  "event_type": "rate", "value": kept["value"].to_numpy()}).to_csv(
+        path, index=False)
+    return path
+
+
 SHAPES: dict[str, tuple[Callable[[Path], Path], str]] = {
     "ratings_csv": (ratings_csv, "temporal"),
     "plays": (plays, "stratified"),
     "reviews": (reviews, "temporal"),
     "ml100k_plays": (ml100k_plays, "stratified"),
+    "ml100k_reviews": (ml100k_reviews, "temporal"),
 }
 
 
@@ -128,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--only", nargs="*", choices=sorted(SHAPES), default=None)
     args = parser.parse_args(argv)
-    names = args.only or [n for n in SHAPES if n != "ml100k_plays" or ML100K.exists()]
+    names = args.only or [n for n in SHAPES if not n.startswith("ml100k") or ML100K.exists()]
     for name in names:
         with tempfile.TemporaryDirectory(prefix=f"recsys-{name}-") as tmp:
             print(json.dumps(measure(name, args.seeds, Path(tmp))), flush=True)
