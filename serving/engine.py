@@ -159,7 +159,7 @@ class Engine:
         with stage("explain", timings):  # reasons and the response model
             listed = candidates.subset(picked)
             reasons = self.reasons.explain(query.user_id, listed.rows, listed.columns,
-                                           history, user.get(AFFINITY))
+                                           history, user.get(AFFINITY), seen)
             contributions = (self.scorer.contributions(listed, user, context) if query.explain
                              else None)
             return self._response(query, listed.rows, scores[picked], reasons, start,

@@ -17,6 +17,7 @@ functions, and the model stores the column order it was trained on.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -42,17 +43,21 @@ def list_zscores(scores: np.ndarray) -> np.ndarray:
     """One list's scores of one generator minus their mean, over their standard deviation.
 
     NaN (the generator did not retrieve the candidate) stays NaN and is left out of the
-    mean and deviation; a list with fewer than two scores, or equal ones, gives 0.
+    mean and deviation; a list with fewer than two scores, or equal ones, gives 0. A 2-D
+    ``scores`` holds one generator per column, standardized each on its own (one pass over
+    all of them: the request path's generators at once).
     """
     scores = np.asarray(scores, dtype=np.float64)
-    out = np.full(len(scores), np.nan, dtype=np.float32)
-    known = ~np.isnan(scores)
-    if not known.any():
-        return out
-    values = scores[known]
-    spread = values.std()
-    out[known] = (values - values.mean()) / spread if spread > 0 else 0.0
-    return out
+    table = scores[:, None] if scores.ndim == 1 else scores
+    known = table == table  # not NaN
+    count = np.maximum(np.count_nonzero(known, axis=0), 1)
+    filled = np.where(known, table, 0.0)
+    centred = np.where(known, table - filled.sum(axis=0) / count, 0.0)
+    spread = np.sqrt((centred * centred).sum(axis=0) / count)
+    # equal scores (no spread) give 0: x / inf
+    out = np.where(known, centred / np.where(spread > 0, spread, np.inf), np.nan)
+    out = out.astype(np.float32)
+    return out[:, 0] if scores.ndim == 1 else out
 
 
 def context_shares(hour: np.ndarray, device: np.ndarray, dayparts: np.ndarray,
@@ -87,9 +92,7 @@ def category_match(affinity: object, onehot: np.ndarray) -> np.ndarray:
     width = min(len(aff), onehot.shape[1])
     member = onehot[:, :width]
     counts = member.sum(axis=1)
-    known = counts > 0
-    out[known] = (member[known] @ aff[:width]) / counts[known]
-    return out
+    return np.divide(member @ aff[:width], counts, out=out, where=counts > 0)
 
 
 def recent_similarity(
@@ -109,11 +112,17 @@ def recent_similarity(
     if history.size == 0 or len(rows) == 0:
         return mean, best
     sims = vectors[rows] @ vectors[history].T
-    valid = rows[:, None] != history[None, :]
-    count = valid.sum(axis=1)
-    ok = (count > 0) & has_vector[rows]
-    mean[ok] = np.where(valid, sims, 0.0).sum(axis=1)[ok] / count[ok]
-    best[ok] = np.where(valid, sims, -np.inf).max(axis=1)[ok]
+    same = rows[:, None] == history[None, :]
+    ok = has_vector[rows]
+    if same.any():
+        count = len(history) - np.count_nonzero(same, axis=1)
+        ok &= count > 0
+        sums = np.where(same, 0.0, sims).sum(axis=1)
+        sims = np.where(same, -np.inf, sims)
+    else:  # the usual case (candidates exclude what the user saw): nothing to leave out
+        count, sums = np.int64(len(history)), sims.sum(axis=1)
+    mean[ok] = (sums / count)[ok]
+    best[ok] = sims.max(axis=1)[ok]
     return mean, best
 
 
@@ -202,8 +211,10 @@ class OnlineInputs:
 
     Item features are gathered from the in-process :class:`~recsys.features.item_table.ItemTable`
     (read from Feast's online store) as rows of one block laid out in the ranker's column order
-    ``features``, candidate columns copied, the user's scalar features broadcast and the
-    derived ones computed by the functions above.
+    ``features``, candidate columns copied, the user's scalar features and the context broadcast
+    and the derived ones computed by the functions above. Which column comes from where is
+    planned once per set of candidate column names, so a request does a few array operations
+    and no per-feature lookups.
     """
 
     def __init__(self, features: list[str], items: ItemTable):
@@ -219,6 +230,7 @@ class OnlineInputs:
                        if f not in item_index and f not in DERIVED and f not in CONTEXT_FEATURES
                        and not f.endswith(ZSCORE)]
         self._context = [(j, f) for j, f in enumerate(features) if f in CONTEXT_FEATURES]
+        self._context_dst = np.array([j for j, _ in self._context], dtype=np.int64)
         self._derived = {f: j for j, f in enumerate(features) if f in DERIVED}
         shares = DAYPART_SHARES + DEVICE_SHARES
         self._shares = (np.array([item_index[f] for f in shares], dtype=np.int64)
@@ -226,6 +238,8 @@ class OnlineInputs:
         # the share columns' indices into the item features, as one float32 row
         self._share_columns = (None if self._shares is None
                                else self._shares[None, :].astype(np.float32))
+        self._share_picks: dict[tuple[float | None, float | None], tuple[float, float]] = {}
+        self._plans: dict[tuple[str, ...], _Plan] = {}
         # Every item's row of the ranker's inputs, item features in place and NaN elsewhere,
         # built once per item table: a request's matrix starts as one gather of its rows.
         self._block = np.full((len(items), len(self.features)), np.nan, dtype=np.float32)
@@ -239,34 +253,26 @@ class OnlineInputs:
         ``columns`` for the user whose online features are ``user``, in the request's
         ``context`` (:func:`recsys.features.context.request_context`; None: unknown)."""
         items = self.items
+        plan = self._plans.get(tuple(columns))
+        if plan is None:
+            plan = self._plans[tuple(columns)] = self._plan(columns)
         X = self._block.take(rows, axis=0)
-        for j, name in self._other:
-            column = columns.get(name)
-            if column is not None:
-                X[:, j] = column
-            else:
-                value = user.get(name)
-                if isinstance(value, int | float) and not isinstance(value, bool):
-                    X[:, j] = value
-        for j, name in self._zscores:
-            column = columns.get(name)
-            if column is not None:
-                X[:, j] = list_zscores(column)
+        for j, name in plan.copied:
+            X[:, j] = columns[name]
+        if plan.user:
+            X[:, plan.user_dst] = [_scalar(user.get(name)) for name in plan.user]
+        if plan.zscored:
+            X[:, plan.zscore_dst] = list_zscores(
+                np.column_stack([columns[name] for name in plan.zscored]))
         context = context or {}
-        for j, name in self._context:
-            X[:, j] = context.get(name, np.nan)
+        if self._context:
+            X[:, self._context_dst] = [context.get(name, np.nan) for _, name in self._context]
         derived = self._derived
         if self._shares is not None and ("daypart_share" in derived or "device_share" in derived):
-            # One context for the whole list: context_shares on one row of the share columns'
-            # indices names the column each share comes from (NaN: none), then one gather.
-            picked = context_shares(
-                np.array([context.get(CONTEXT_HOUR, np.nan)]),
-                np.array([context.get(CONTEXT_DEVICE, np.nan)]),
-                self._share_columns[:, :len(DAYPART_SHARES)],
-                self._share_columns[:, len(DAYPART_SHARES):])
-            for name, column in (("daypart_share", picked[0][0]), ("device_share", picked[1][0])):
+            picked = self._share_pick(context)
+            for name, column in zip(CONTEXT_DERIVED, picked, strict=True):
                 if name in derived:
-                    X[:, derived[name]] = (np.nan if np.isnan(column)
+                    X[:, derived[name]] = (np.nan if column != column
                                            else items.features[rows, int(column)])
         if "category_match" in derived:
             X[:, derived["category_match"]] = category_match(user.get(AFFINITY),
@@ -279,3 +285,51 @@ class OnlineInputs:
                 if name in derived:
                     X[:, derived[name]] = values
         return X
+
+    def _plan(self, columns: Mapping[str, np.ndarray]) -> _Plan:
+        """Where each non-item column of the inputs comes from, for candidates with
+        ``columns``: copied from them, a user feature, or a standardized score."""
+        copied = [(j, name) for j, name in self._other if name in columns]
+        user = [(j, name) for j, name in self._other if name not in columns]
+        zscored = [(j, name) for j, name in self._zscores if name in columns]
+        return _Plan(copied=copied,
+                     user=[name for _, name in user],
+                     user_dst=np.array([j for j, _ in user], dtype=np.int64),
+                     zscored=[name for _, name in zscored],
+                     zscore_dst=np.array([j for j, _ in zscored], dtype=np.int64))
+
+    def _share_pick(self, context: Mapping[str, float]) -> tuple[float, float]:
+        """The item feature columns of the context's daypart and device shares (NaN: none).
+
+        :func:`context_shares` on one row of the share columns' indices names them; a
+        context has few distinct values, so each is worked out once."""
+        hour, device = context.get(CONTEXT_HOUR, np.nan), context.get(CONTEXT_DEVICE, np.nan)
+        key = (None if hour != hour else hour, None if device != device else device)
+        picked = self._share_picks.get(key)
+        if picked is None:
+            assert self._share_columns is not None
+            day, dev = context_shares(
+                np.array([hour]), np.array([device]),
+                self._share_columns[:, :len(DAYPART_SHARES)],
+                self._share_columns[:, len(DAYPART_SHARES):])
+            picked = self._share_picks[key] = (float(day[0]), float(dev[0]))
+        return picked
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """:meth:`OnlineInputs._plan`: candidate columns copied (position, name), the user's
+    scalar features and the standardized scores (names, positions)."""
+
+    copied: list[tuple[int, str]]
+    user: list[str]
+    user_dst: np.ndarray
+    zscored: list[str]
+    zscore_dst: np.ndarray
+
+
+def _scalar(value: object) -> float:
+    """A user feature as a number of the inputs (NaN unless it is an int or a float)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    return np.nan

@@ -74,10 +74,13 @@ class ReasonFinder:
                                if isinstance(g, ItemToItemCandidates)), None)
         # the generator's column of each catalog row (-1: the generator never saw the item)
         self._column = np.full(len(items), -1, dtype=np.int64)
+        # and the reverse: the catalog row of each of the generator's columns (-1: none)
+        self._row = np.empty(0, dtype=np.int64)
         if self.item2item is not None:
             rows = items.positions([str(i) for i in self.item2item.interactions.item_ids])
             known = rows >= 0
             self._column[rows[known]] = np.flatnonzero(known)
+            self._row = rows
         # the category vocabulary of the affinity features (sorted names of the catalog's)
         vocab = sorted({c for cats in items.categories for c in cats})
         self._category_index = {name: i for i, name in enumerate(vocab)}
@@ -89,37 +92,42 @@ class ReasonFinder:
                         if g is not self.item2item and not isinstance(g, PopularityCandidates)]
 
     def explain(self, user_id: str, rows: np.ndarray, columns: Mapping[str, np.ndarray],
-                history: Sequence[str], affinity: object) -> list[Reason]:
+                history: Sequence[str], affinity: object,
+                history_rows: np.ndarray | None = None) -> list[Reason]:
         """A :class:`Reason` per catalog row of ``rows``.
 
         ``columns`` are the candidates' generator columns aligned with ``rows`` (``<name>_rank``
         and ``<name>_score``, NaN where the generator did not retrieve the item); ``history``
         the user's items, most recent first (a session's items for a user the model never
-        saw); ``affinity`` the user's category affinity (Feast's ``category_affinity``, None
-        when unknown).
+        saw), ``history_rows`` their catalog rows when the caller has them (-1: not in the
+        catalog); ``affinity`` the user's category affinity (Feast's ``category_affinity``,
+        None when unknown).
         """
+        items = self.items
         seeds = self.seed_items(user_id, rows, columns, history)  # history: a session, if new
         seeds[~self._item_to_item_led(columns, len(rows))] = -1
-        similar = self.similar_items(rows, history)
-        new = new_candidates(columns, len(rows)) & ~self.items.has_vector[rows]
+        similar = self.similar_items(rows, history, history_rows)
+        named = np.where(seeds >= 0, seeds, similar).tolist()
+        seeded = (seeds >= 0).tolist()
+        new = (new_candidates(columns, len(rows)) & ~items.has_vector[rows]).tolist()
+        aff = None if affinity is None else np.asarray(affinity, dtype=np.float64).tolist()
         out = []
         for i, row in enumerate(rows.tolist()):
-            named = seeds[i] if seeds[i] >= 0 else similar[i]
-            if named >= 0:
-                title = self.items.titles[named] or str(self.items.ids[named])
+            if named[i] >= 0:
+                title = items.titles[named[i]] or str(items.ids[named[i]])
                 out.append(Reason(f"because you interacted with {title}",
-                                  SEED_ITEM if seeds[i] >= 0 else SIMILAR_ITEM,
-                                  item_id=str(self.items.ids[named])))
+                                  SEED_ITEM if seeded[i] else SIMILAR_ITEM,
+                                  item_id=str(items.ids[named[i]])))
                 continue
-            liked = self.liked_category(row, affinity)
+            liked = self._liked(row, aff)
             if new[i]:
-                category = liked or self.items.primary_category[row]
+                category = liked or items.primary_category[row]
                 out.append(Reason(f"new in {category}" if category else "new", NEW_ITEM,
                                   category=category))
             elif liked is not None:
                 out.append(Reason(f"matches your interest in {liked}", CATEGORY, category=liked))
-            elif self.items.primary_category[row]:
-                category = self.items.primary_category[row]
+            elif items.primary_category[row]:
+                category = items.primary_category[row]
                 out.append(Reason(f"popular in {category}", POPULAR, category=category))
             else:
                 out.append(Reason("popular right now", POPULAR))
@@ -140,13 +148,14 @@ class ReasonFinder:
         history, weights = self._history(generator, user_id, session)
         if not retrieved.size or not history.size:
             return out
-        block = generator.weights[history][:, targets[retrieved]]
-        block = block.toarray() if sp.issparse(block) else np.asarray(block)
+        if sp.issparse(generator.weights):
+            block = generator.weights[history][:, targets[retrieved]].toarray()
+        else:  # one gather of the block (the same values as two)
+            block = generator.weights[history[:, None], targets[retrieved][None, :]]
         contribution = weights[:, None] * block
         top = contribution.max(axis=0)
         lifts = top > 0
-        history_rows = self.items.positions(
-            [str(i) for i in generator.interactions.item_ids[history]])
+        history_rows = self._row[history]
         # among the items contributing at least half the largest share, one of the
         # candidate's main category (the taste it answers), else the largest contributor
         main = (self._primary[history_rows][:, None] == self._primary[rows[retrieved]][None, :]) \
@@ -159,13 +168,15 @@ class ReasonFinder:
         out[out == rows] = -1  # never "because of itself"
         return out
 
-    def similar_items(self, rows: np.ndarray, history: Sequence[str]) -> np.ndarray:
+    def similar_items(self, rows: np.ndarray, history: Sequence[str],
+                      history_rows: np.ndarray | None = None) -> np.ndarray:
         """Catalog row of the history item most similar to each candidate in the ALS space,
         the earliest in ``history`` among equals (-1 without an embedding on either side or
-        when none is similar at all)."""
+        when none is similar at all); ``history_rows`` are the catalog rows of ``history``
+        when the caller has them."""
         items = self.items
         out = np.full(len(rows), -1, dtype=np.int64)
-        history = items.positions(list(history))
+        history = items.positions(list(history)) if history_rows is None else history_rows
         history = history[history >= 0]
         history = history[items.has_vector[history]]
         if not history.size or not len(rows):
@@ -189,12 +200,17 @@ class ReasonFinder:
         """The item's category with the user's highest affinity (None when none is liked)."""
         if affinity is None:
             return None
-        aff = np.asarray(affinity, dtype=np.float64)
+        return self._liked(row, np.asarray(affinity, dtype=np.float64).tolist())
+
+    def _liked(self, row: int, affinity: list[float] | None) -> str | None:
+        """:meth:`liked_category` of an affinity already a list of floats."""
+        if affinity is None:
+            return None
         best, best_value = None, 0.0
         for name in self.items.categories[row]:
             index = self._category_index.get(name, -1)
-            if 0 <= index < len(aff) and aff[index] > best_value:
-                best, best_value = name, float(aff[index])
+            if 0 <= index < len(affinity) and affinity[index] > best_value:
+                best, best_value = name, affinity[index]
         return best
 
     def _item_to_item_led(self, columns: Mapping[str, np.ndarray], n: int) -> np.ndarray:
