@@ -1,8 +1,10 @@
 """Row-level validation of event DataFrames against the :class:`~recsys.events.schema.Event` model.
 
-Every row is checked with the same pydantic model the HTTP service uses, so a row accepted
-here is exactly a row the API would have accepted. Rows that fail are not dropped: they are
-returned in ``quarantined`` with a human-readable reason, and
+Every row is held to the same pydantic model the HTTP service uses, so a row accepted
+here is exactly a row the API would have accepted. Column-wise checks
+(:mod:`recsys.events.column_checks`) prove most rows valid at numpy speed; the model itself
+sees only the rows they cannot prove, and words the reason of each one it rejects. Rows that
+fail are not dropped: they are returned in ``quarantined`` with a human-readable reason, and
 ``len(valid) + len(quarantined) == len(raw)`` always holds.
 """
 
@@ -19,6 +21,7 @@ import numpy as np
 import pandas as pd
 from pydantic import TypeAdapter, ValidationError
 
+from recsys.events.column_checks import CheckedColumns, check_columns
 from recsys.events.schema import EVENT_COLUMNS, EVENT_DTYPES, Event, context_to_json, empty_frame
 
 logger = logging.getLogger(__name__)
@@ -53,7 +56,7 @@ class ValidationResult:
 
 
 def validate_events(raw: pd.DataFrame, known_ids: set[str] | None = None) -> ValidationResult:
-    """Validate an events DataFrame row by row with the :class:`Event` model.
+    """Validate an events DataFrame, each row as the :class:`Event` model would.
 
     Parameters
     ----------
@@ -83,51 +86,113 @@ def validate_events(raw: pd.DataFrame, known_ids: set[str] | None = None) -> Val
             f"events frame is missing required column(s) {missing}; "
             f"got {list(raw.columns)}, expected {EVENT_COLUMNS}"
         )
-    rejected: list[int] = []
-    reasons: list[str] = []
-    seen_ids: set[str] = set()
-    earlier = known_ids if known_ids is not None else set()
-    parts = []
-    # A chunk of rows at a time: Python values and Event models of millions of rows at
-    # once would take gigabytes; each chunk's accepted events become a frame right away.
-    for offset in range(0, len(raw), CHUNK_ROWS):
-        chunk = raw.iloc[offset:offset + CHUNK_ROWS]
-        columns = [_column_values(chunk, name) for name in EVENT_COLUMNS]
-        contexts = _ContextCodec()
-        accepted: list[Event] = []
-        accepted_contexts: list[str] = []
-        for position, row in enumerate(zip(*columns, strict=True), start=offset):
-            record = dict(zip(EVENT_COLUMNS, row, strict=True))
-            canonical_context, context_error = contexts.prepare(record)
-            try:
-                event = _EVENT_ADAPTER.validate_python(record)
-            except ValidationError as exc:
-                rejected.append(position)
-                reasons.append(_join_reasons(_describe(exc), context_error))
-                continue
-            if context_error is not None:
-                rejected.append(position)
-                reasons.append(context_error)
-            elif event.event_id in seen_ids:
-                rejected.append(position)
-                reasons.append(DUPLICATE_REASON)
-            elif event.event_id in earlier:
-                rejected.append(position)
-                reasons.append(EARLIER_DUPLICATE_REASON)
+    n = len(raw)
+    checked = check_columns(raw)
+    columns = _OutputColumns.of(checked)
+    # The rows the columns could not prove valid, through the model one by one: its own
+    # reasons for the bad ones, its normalised values for the good ones.
+    reasons = np.full(n, None, dtype=object)
+    passed = checked.ok.copy()
+    slow = np.flatnonzero(~checked.ok)
+    for offset in range(0, len(slow), CHUNK_ROWS):
+        rows = slow[offset:offset + CHUNK_ROWS]
+        for position, outcome in zip(rows, _through_model(raw.iloc[rows]), strict=True):
+            if isinstance(outcome, str):
+                reasons[position] = outcome
             else:
-                seen_ids.add(event.event_id)
-                accepted.append(event)
-                accepted_contexts.append(canonical_context or context_to_json(event.context))
-        parts.append(_frame_from_events(accepted, accepted_contexts))
+                columns.put(position, *outcome)
+                passed[position] = True
+    # An event_id counts once: its first valid row wins, unless accepted on another day.
+    ids = pd.Series(columns.event_id)
+    earlier = known_ids if known_ids is not None else set()
+    repeated = passed & ids.isin(earlier).to_numpy() if earlier else np.zeros(n, dtype=bool)
+    fresh = passed & ~repeated
+    duplicate = np.zeros(n, dtype=bool)
+    duplicate[fresh] = ids[fresh].duplicated(keep="first").to_numpy()
+    reasons[repeated] = EARLIER_DUPLICATE_REASON
+    reasons[duplicate] = DUPLICATE_REASON
+    accepted = fresh & ~duplicate
+    rejected = np.flatnonzero(~accepted)
     quarantined = _as_strings(raw.iloc[rejected])
-    quarantined["reason"] = reasons
-    if rejected:
-        logger.warning("quarantined %d of %d event rows", len(rejected), len(raw))
-    earlier.update(seen_ids)
-    found = [part for part in parts if len(part)]
-    valid = (pd.concat(found, ignore_index=True) if len(found) > 1 else
-             found[0] if found else empty_frame(EVENT_DTYPES))
+    quarantined["reason"] = reasons[rejected].tolist()
+    if len(rejected):
+        logger.warning("quarantined %d of %d event rows", len(rejected), n)
+    earlier.update(columns.event_id[accepted].tolist())
+    valid = columns.frame(accepted) if accepted.any() else empty_frame(EVENT_DTYPES)
     return ValidationResult(valid=valid, quarantined=quarantined)
+
+
+def _through_model(chunk: pd.DataFrame) -> list[str | tuple[Event, str]]:
+    """Each row's quarantine reason, or its validated event and canonical context JSON."""
+    columns = [_column_values(chunk, name) for name in EVENT_COLUMNS]
+    contexts = _ContextCodec()
+    outcomes: list[str | tuple[Event, str]] = []
+    for row in zip(*columns, strict=True):
+        record = dict(zip(EVENT_COLUMNS, row, strict=True))
+        canonical_context, context_error = contexts.prepare(record)
+        try:
+            event = _EVENT_ADAPTER.validate_python(record)
+        except ValidationError as exc:
+            outcomes.append(_join_reasons(_describe(exc), context_error))
+            continue
+        if context_error is not None:
+            outcomes.append(context_error)
+        else:
+            outcomes.append((event, canonical_context or context_to_json(event.context)))
+    return outcomes
+
+
+@dataclass(frozen=True)
+class _OutputColumns:
+    """Every row's output values: the checked columns', then the model's where it decided."""
+
+    event_id: np.ndarray
+    user_id: np.ndarray
+    item_id: np.ndarray
+    event_type: np.ndarray
+    value: np.ndarray
+    micros: np.ndarray
+    context: np.ndarray
+    rec_id: np.ndarray
+    position: np.ndarray
+    position_missing: np.ndarray
+
+    @classmethod
+    def of(cls, checked: CheckedColumns) -> _OutputColumns:
+        return cls(*(np.array(getattr(checked, name)) for name in (
+            "event_id", "user_id", "item_id", "event_type", "value", "micros", "context",
+            "rec_id", "position", "position_missing")))
+
+    def put(self, row: int, event: Event, context: str) -> None:
+        """Row ``row``'s values from its validated event."""
+        self.event_id[row], self.user_id[row] = event.event_id, event.user_id
+        self.item_id[row], self.event_type[row] = event.item_id, event.event_type.value
+        self.value[row] = np.nan if event.value is None else event.value
+        # The model has normalised every timestamp to UTC.
+        self.micros[row] = (event.timestamp - _EPOCH) // _ONE_MICROSECOND
+        self.context[row], self.rec_id[row] = context, event.rec_id
+        self.position_missing[row] = event.position is None
+        self.position[row] = 0 if event.position is None else event.position
+
+    def frame(self, rows: np.ndarray) -> pd.DataFrame:
+        """The :data:`~recsys.events.schema.EVENT_COLUMNS` frame of the rows selected."""
+        position = pd.arrays.IntegerArray(self.position[rows], self.position_missing[rows])
+        return pd.DataFrame(
+            {
+                "event_id": self.event_id[rows],
+                "user_id": self.user_id[rows],
+                "item_id": self.item_id[rows],
+                "event_type": self.event_type[rows],
+                "value": self.value[rows],
+                # Integer microseconds avoid pandas' slow object path for aware datetimes.
+                "timestamp": pd.to_datetime(self.micros[rows], unit="us",
+                                            utc=True).as_unit("ns"),
+                "context": self.context[rows],
+                "rec_id": self.rec_id[rows],
+                "position": position,
+            },
+            columns=EVENT_COLUMNS,
+        )
 
 
 def events_to_frame(events: Iterable[Event]) -> pd.DataFrame:

@@ -1,3 +1,4 @@
+import json
 from datetime import UTC, datetime
 
 import numpy as np
@@ -150,3 +151,40 @@ def test_rec_id_and_position_are_kept_and_checked() -> None:
     assert result.valid["position"].tolist() == [0, pd.NA]
     assert result.valid.dtypes.astype(str).to_dict() == EVENT_DTYPES
     assert result.quarantined.loc[2, "reason"].startswith("position:")
+
+
+def test_column_checks_accept_exactly_what_the_model_accepts() -> None:
+    # Typed rows of every shape the column-wise checks take or leave to the model: the
+    # result must be the model's, row for row (values, order, reasons).
+    stamps = pd.Series(pd.to_datetime([1_714_557_600_123_456_789 + k * 10**9 for k in range(8)],
+                                      utc=True)).dt.tz_convert("Europe/Paris")
+    raw = pd.DataFrame({
+        "event_id": ["a", " b ", "Cafe\u0301", "d", "e", "a", "x" * 129, "h"],
+        "user_id": ["u1", "u2", "u3", "u\x00", "u5", "u6", "u7", "u8"],
+        "item_id": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, np.nan, 8.5],
+        "event_type": ["rate", "view", "watch", "view", "purchase", "view", "view", "view"],
+        "value": [4.5, np.nan, 0.5, np.nan, -1.0, np.nan, np.nan, np.nan],
+        "timestamp": stamps,
+        "context": ['{"b":1,"a":2}', None, "", "{}", "[1]", "{}", '{"k":[1]}', "{}"],
+        "position": [0.0, np.nan, 2.0, 1001.0, 3.0, 4.0, 5.0, 6.0],
+    })
+    result = validate_events(raw, known_ids={"z"})
+    records = raw.astype(object).where(raw.notna(), None).to_dict("records")
+    expected = []
+    for row, record in enumerate(records):
+        record["timestamp"] = raw["timestamp"].iloc[row].to_pydatetime(warn=False)
+        record["context"] = json.loads(record["context"] or "{}")
+        if isinstance(record["item_id"], float) and record["item_id"] % 1 == 0:
+            record["item_id"] = int(record["item_id"])
+        try:
+            expected.append(Event.model_validate(record))
+        except ValueError:
+            continue
+    assert [event.event_id for event in expected] == ["a", "b", "Café", "a"]
+    pd.testing.assert_frame_equal(result.valid, events_to_frame(expected[:3]))
+    assert result.quarantined.index.tolist() == [3, 4, 5, 6, 7]
+    assert result.quarantined.loc[5, "reason"] == DUPLICATE_REASON
+    assert result.quarantined.loc[3, "reason"].startswith("user_id:")
+    assert "context: must be a JSON object" in result.quarantined.loc[4, "reason"]
+    assert result.quarantined.loc[6, "reason"].startswith("event_id:")
+    assert result.quarantined.loc[7, "reason"].startswith("item_id:")

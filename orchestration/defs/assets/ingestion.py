@@ -133,7 +133,10 @@ def validated_events(
         raw["_day"] = raw.pop("date").astype(str)
     result = validate_events(raw.drop(columns="_day"), known)
     # A raw partition holds the events of its UTC day, which validation keeps in UTC.
-    valid = result.valid.assign(_day=result.valid["timestamp"].dt.strftime("%Y-%m-%d"))
+    # (numpy's day strings: strftime took half a minute on 6M rows)
+    day_of_valid = result.valid["timestamp"].array.asi8.view("datetime64[ns]")
+    valid = result.valid.assign(
+        _day=np.datetime_as_string(day_of_valid.astype("datetime64[D]"), unit="D"))
     quarantined = result.quarantined.assign(
         _day=raw.loc[result.quarantined.index, "_day"].to_numpy())
     quarantined_by_day = dict(tuple(quarantined.groupby("_day", sort=False)))
