@@ -51,8 +51,33 @@ def test_a_block_decodes_to_the_same_candidates(union: UnionCandidates) -> None:
         # float32 scores of the generators survive exactly, NaN (absent) included
         np.testing.assert_array_equal(back.columns[name].astype(np.float32),
                                       values.astype(np.float32))
-    with pytest.raises(ValueError, match="not 22 per item"):
+    with pytest.raises(ValueError, match="block of 23 bytes"):
         decode_block(b"\x00" * 23, union.names)
+    with pytest.raises(ValueError, match="left over"):
+        decode_block(encode_block(candidates, union.names) + b"\x00", union.names)
+
+
+def test_a_block_stores_only_the_cells_a_generator_holds() -> None:
+    """Three generators' lists of 100 with no row in common: 300 rows, of which each
+    generator holds a third; unsorted rows and ranks with a gap are kept as they were."""
+    names = ["a", "b", "c"]
+    rows = np.arange(300) * 7
+    columns = {}
+    for k, name in enumerate(names):
+        mine = np.arange(300) // 100 == k
+        columns[f"{name}_score"] = np.where(mine, np.linspace(1.0, 0.0, 300), np.nan)
+        columns[f"{name}_rank"] = np.where(mine, np.arange(300) % 100 + 1, 101.0)
+    columns["c_rank"][250:300] += 1  # an item dropped from c's list after ranking
+    candidates = Candidates(rows, columns)
+    dense = len(rows) * (4 + 6 * len(names))
+    block = encode_block(candidates, names)
+    assert len(block) < dense * 0.4
+    for shuffled in (candidates, Candidates(rows[::-1], {k: v[::-1] for k, v in columns.items()})):
+        back = decode_block(encode_block(shuffled, names), names)
+        np.testing.assert_array_equal(back.rows, shuffled.rows)
+        for name, values in shuffled.columns.items():
+            np.testing.assert_array_equal(back.columns[name],
+                                          values.astype(np.float32).astype(np.float64))
 
 
 def test_fresh_candidates_add_only_the_rows_the_list_lacks() -> None:
