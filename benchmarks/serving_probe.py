@@ -33,12 +33,26 @@ def api_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
+_GIVEN_PORTS: set[int] = set()
+
+
 def free_port() -> int:
+    """A free local port: the first of ``RECSYS_BENCH_PORTS`` (``low-high``) when set (a
+    shared machine's agreed range), else one the system picks."""
     import socket
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    low, _, high = os.environ.get("RECSYS_BENCH_PORTS", "0-0").partition("-")
+    for port in range(int(low), int(high) + 1):
+        if port and port in _GIVEN_PORTS:  # given to a server that may not listen yet
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            _GIVEN_PORTS.add(sock.getsockname()[1])
+            return sock.getsockname()[1]
+    raise OSError(f"no free port in RECSYS_BENCH_PORTS={low}-{high}")
 
 
 def worker_rss_mb(pid: int) -> float:
