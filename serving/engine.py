@@ -176,7 +176,7 @@ class Engine:
         unpicked = np.ones(len(candidates), dtype=bool)  # a mask: cheaper than np.setdiff1d
         unpicked[picked] = False
         rest = np.flatnonzero(unpicked)
-        order = np.r_[picked, rest[np.argsort(-scores[rest], kind="stable")]]
+        order = np.concatenate([picked, rest[np.argsort(-scores[rest], kind="stable")]])
         return explore(order, is_new, candidates.columns[f"{NEW_ITEMS_GENERATOR}_rank"], n,
                        self.explore_slots)
 

@@ -140,13 +140,14 @@ class EntityFeatureReader:
     def decode(self, values: list[bytes | None]) -> dict[str, object]:
         """The features in an HMGET reply to :meth:`hash_read`'s command."""
         out: dict[str, object] = {}
+        # one message parsed into again and again: python_value copies what it returns
+        proto = ValueProto()
         for name, kind, raw in zip(self._names, self._types, values, strict=True):
             if name is None:
                 continue
             if raw is None:
                 out[name] = None
                 continue
-            proto = ValueProto()
             proto.ParseFromString(raw)
             out[name] = python_value(proto, kind)
         return out
@@ -171,7 +172,9 @@ def python_value(proto: ValueProto, kind: Any) -> object:
             return getattr(proto, which)
         if which in _PLAIN_LISTS:
             return list(getattr(proto, which).val)
-    return feast_value_type_to_python_type(proto, kind)
+    own = ValueProto()  # Feast's value may refer into the message, which the caller reuses
+    own.CopyFrom(proto)
+    return feast_value_type_to_python_type(own, kind)
 
 
 def _startup_nodes(client: RedisCluster) -> set[str]:
