@@ -87,6 +87,8 @@ class ReasonFinder:
         # each row's main (first) category in that vocabulary, -1 for none
         self._primary = np.array([self._category_index.get(c, -1) if c else -1
                                   for c in items.primary_category], dtype=np.int64)
+        # the main category of each of the generator's columns (-1: none, or no catalog row)
+        self._column_primary = np.where(self._row >= 0, self._primary[self._row], -1)
         # the personal generators an item-to-item candidate must outrank to be its reason
         self._rivals = [g.name for g in union.generators
                         if g is not self.item2item and not isinstance(g, PopularityCandidates)]
@@ -155,15 +157,14 @@ class ReasonFinder:
         contribution = weights[:, None] * block
         top = contribution.max(axis=0)
         lifts = top > 0
-        history_rows = self._row[history]
         # among the items contributing at least half the largest share, one of the
         # candidate's main category (the taste it answers), else the largest contributor
-        main = (self._primary[history_rows][:, None] == self._primary[rows[retrieved]][None, :]) \
-            & (history_rows >= 0)[:, None] & (self._primary[rows[retrieved]] >= 0)[None, :]
-        strong = contribution >= SEED_SHARE * top[None, :]
+        primary = self._primary[rows[retrieved]]
+        main = (self._column_primary[history][:, None] == primary[None, :]) & (primary >= 0)
+        strong = contribution >= SEED_SHARE * top
         best = np.where(contribution > 0, contribution, 0.0)
-        best = np.where(main & strong, best + top[None, :], best).argmax(axis=0)
-        seed_rows = history_rows[best]
+        best = np.where(main & strong, best + top, best).argmax(axis=0)
+        seed_rows = self._row[history[best]]
         out[retrieved[lifts]] = seed_rows[lifts]
         out[out == rows] = -1  # never "because of itself"
         return out
@@ -192,7 +193,7 @@ class ReasonFinder:
             lift = 2.0 * shared + 2.0 * (main & (self._primary[rows] >= 0)[:, None])
             sims = np.where(sims > 0, sims + lift, sims)
         best = sims.argmax(axis=1)
-        ok = items.has_vector[rows] & (sims[np.arange(len(rows)), best] > 0)
+        ok = items.has_vector[rows] & (sims.max(axis=1) > 0)  # the value at best
         out[ok] = history[best[ok]]
         return out
 
