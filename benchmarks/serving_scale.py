@@ -14,7 +14,10 @@ spreads over the rounds. Last, the empty endpoint and the uncached service alone
 connection: a request's own latency, without the queue the saturated phases measure.
 
 Prints one JSON object: ``ratio_uncached_scale``, ``p99_uncached_scale_ms``,
-``rps_uncached_scale``, ``rps_empty_scale``, ``cache_hit_ratio_scale`` (of the cached
+``rps_uncached_scale``, ``rps_empty_scale``, ``cpu_ms_<service>_scale`` and
+``redis_cpu_ms_<service>_scale`` (CPU milliseconds per answered request under load, the
+service's processes and Redis), ``cpu_ratio_uncached_scale`` (empty / (uncached + Redis): the
+throughput ratio on a machine of their own), ``cache_hit_ratio_scale`` (of the cached
 service), ``fallbacks_scale`` (uncached requests served the popularity list), Redis bytes
 per user and per item and its used memory, each service's memory per worker and start time
 (the engine's load), the pipeline's wall time, and the world's size.
@@ -38,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.serving import loaded_run
 from benchmarks.serving_probe import api_headers, log, redis_bytes, scrape, serve_all
 from benchmarks.serving_wrk import run_wrk
 from recsys.platform.settings import PROJECT_ROOT
@@ -132,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         log("starting the empty, cached and uncached services on the scale world")
         ready = stack.enter_context(serve_all(specs))
         services = {name: url for name, (url, _) in ready.items()}
+        pids = {name: info["pid"] for name, (_, info) in ready.items()}
         for url in services.values():
             run_wrk(url, paths, 1, 1, 2, headers)  # warm-up
         runs: dict[str, list[dict]] = {name: [] for name in services}
@@ -141,8 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"round {number + 1}/{args.rounds}")
             turn = number % len(order)
             for name in order[turn:] + order[:turn]:
-                runs[name].append(run_wrk(services[name], paths, args.connections,
-                                          args.threads, args.duration, headers))
+                runs[name].append(loaded_run(services[name], pids[name], paths, args, headers))
         after = {name: scrape(url) for name, url in services.items()}
         # One connection: a request's own latency, without the queue of the saturated phases.
         unloaded = {name: run_wrk(services[name], paths, 1, 1, args.duration, headers)
@@ -180,6 +184,14 @@ def summary(runs: dict[str, list[dict]], before: dict, after: dict, started: dic
         "rps_uncached_scale": median([r["rps"] for r in runs["uncached"]]),
         "rps_empty_scale": median([r["rps"] for r in runs["empty"]]),
         "rps_cached_scale": median([r["rps"] for r in runs["cached"]]),
+        # CPU per answered request (the service's processes; Redis apart): far steadier than
+        # throughput on a shared machine.
+        **{f"cpu_ms_{name}_scale": median([r["cpu_ms"] for r in runs[name]]) for name in runs},
+        **{f"redis_cpu_ms_{name}_scale": median([r["redis_cpu_ms"] for r in runs[name]])
+           for name in runs},
+        "cpu_ratio_uncached_scale": median([e["cpu_ms"] / (u["cpu_ms"] + u["redis_cpu_ms"])
+                                            for u, e in zip(runs["uncached"], runs["empty"],
+                                                            strict=True)]),
         "cache_hit_ratio_scale": round(hits / max(hits + misses, 1), 3),
         "fallback_share_uncached_scale": round(
             fallbacks / max(delta("uncached", "outcome:ranked:count") + fallbacks, 1), 3),
