@@ -15,9 +15,11 @@ windows:
    label users (:func:`training.train.train_ranker`);
 4. the ranker is kept only if its cross-validated NDCG@10 on those lists beats every
    fixed order of them (each generator's own, and the blend of the two best generators'
-   scores standardized within each list) by the margin; otherwise the best fixed order ranks
-   the union (:func:`training.tuning.ranker_or_generator`; ``details["order"]`` says which,
-   ``details["order_weights"]`` a blend's weights);
+   scores standardized within each list) by the margin; otherwise a ranker that corrects the
+   best fixed order, if it beats that order by its own margin, else the best fixed order
+   ranks the union (:func:`training.tuning.choose_ranker`, the Dagster ``ranker_model``
+   asset's choice too; ``details["order"]`` says which, ``details["order_weights"]`` the
+   fixed order's weights);
 5. the candidates are refitted on all of ``fold.train`` and the chosen order ranks them for
    the test users, with features computed from ``fold.train`` events only.
 """
@@ -43,7 +45,7 @@ from recsys.models.popularity import PopularityCandidates
 from recsys.models.ranker import RankerParams
 from recsys.models.recommender import CandidateParams, Recommender, build_candidates
 from training.train import TrainingConfig, ranker_lists
-from training.tuning import Trial, ranker_or_generator, tune_candidates, tune_ranker
+from training.tuning import Trial, choose_ranker, tune_candidates
 
 logger = logging.getLogger(__name__)
 
@@ -168,14 +170,13 @@ def run_pipeline(
         base, _label_frame(validation.relevant), snapshots.store(validation.train, items),
         feature_cutoff(validation.train), config, Recommender(base, None, items).item_vectors(),
     )
-    ranker, ranker_trials = tune_ranker(
+    order, order_ndcg, ranker_trials = choose_ranker(
         lists, replace(settings.ranker, seed=seed, num_threads=settings.threads)
     )
-    order, order_ndcg = ranker_or_generator(lists, ranker, ranker_trials)
     train_store = snapshots.store(fold.train, items)
     full = build_candidates(params, n_items, existing_items(
         items, feature_cutoff(fold.train))).fit(binary_interactions(fold.train))
-    model = Recommender(full, order, items)  # type: ignore[arg-type]
+    model = Recommender(full, order, items)
     fitted = time.perf_counter()
     rankings = pipeline_rankings(
         model, sorted(fold.relevant), train_store, feature_cutoff(fold.train), k,
@@ -186,8 +187,8 @@ def run_pipeline(
         "candidates": {key: value for key, value in vars(params).items()
                        if key not in ("seed", "num_threads")},
         "ranker": best_ranker.params,
-        "order": getattr(order, "generator", "ranker"),
-        "order_weights": getattr(order, "weights", None),
+        "order": order.order,
+        "order_weights": order.base or None,
         "order_validation_ndcg": order_ndcg,
         "validation_ndcg": _best_scores(trials + ranker_trials),
         **lists.stats,

@@ -96,7 +96,8 @@ def training_data(events: pd.DataFrame, catalog: pd.DataFrame,
 
 @dataclass(frozen=True)
 class TrainedRanker:
-    """The LambdaRank ranker and the statistics of the lists it learned from."""
+    """The chosen second stage (its ``order`` says which: :class:`~recsys.models.ranker.
+    Ranker`) and the statistics of the lists it learned from."""
 
     ranker: Ranker
     stats: dict[str, float]
@@ -243,16 +244,12 @@ def fit_ranker(lists: RankerLists, params: RankerParams) -> Ranker:
     return Ranker(params).fit(*lists.part(~is_valid), valid=valid)
 
 
-def train_ranker(
-    candidates: UnionCandidates, label_interactions: pd.DataFrame, store: FeatureStore,
-    as_of: pd.Timestamp, config: TrainingConfig, item_vectors: dict[str, np.ndarray],
-) -> tuple[Ranker, dict[str, float]]:
-    """Fit the LambdaRank ranker on candidate lists labelled by the label window.
-
-    See :func:`ranker_lists` and :func:`fit_ranker`.
-    """
-    lists = ranker_lists(candidates, label_interactions, store, as_of, config, item_vectors)
-    return fit_ranker(lists, config.ranker), lists.stats
+def ranker_params(ranker: Ranker) -> dict[str, object]:
+    """MLflow parameters of the chosen second stage: ``ranker.order`` (what ranks, see
+    :attr:`~recsys.models.ranker.Ranker.order`) and ``ranker.order_weight.<generator>``, the
+    weights of the fixed order it is or corrects."""
+    return {"ranker.order": ranker.order,
+            **{f"ranker.order_weight.{name}": weight for name, weight in ranker.base.items()}}
 
 
 def fit_candidates(
@@ -274,14 +271,22 @@ def base_candidates(data: TrainingData) -> UnionCandidates:
 
 def fit_label_ranker(data: TrainingData, base: UnionCandidates,
                      store: FeatureStore) -> TrainedRanker:
-    """The ranker trained on ``base``'s lists of the label window's users, with features as
-    the online store held them at ``label_start``."""
+    """The second stage learned from ``base``'s lists of the label window's users, with
+    features as the online store held them at ``label_start``, chosen as the evaluation
+    chooses it (:func:`training.tuning.choose_ranker`: the ranker, a correction of the best
+    fixed order of the generators, or that order alone; the returned ranker carries the
+    choice). The stats add ``order_ndcg.<option>``, each option's NDCG@10 on the lists."""
+    from training.tuning import choose_ranker  # tuning imports this module's RankerLists
+
     windows = data.windows
-    ranker, stats = train_ranker(
+    lists = ranker_lists(
         base, between(data.interactions, windows.label_start, windows.holdout_start), store,
         windows.label_start, data.config, Recommender(base, None, data.catalog).item_vectors(),
     )
-    return TrainedRanker(ranker, stats)
+    ranker, scores, _ = choose_ranker(lists, data.config.ranker)
+    logger.info("ranker_model order: %s %s", ranker.order, ranker.base)
+    return TrainedRanker(ranker, {**lists.stats,
+                                  **{f"order_ndcg.{k}": float(v) for k, v in scores.items()}})
 
 
 def holdout_candidates(data: TrainingData) -> UnionCandidates:

@@ -32,7 +32,7 @@ from recsys.models.item_to_item import (
     gram_of,
 )
 from recsys.models.matrix import InteractionMatrix
-from recsys.models.ranker import Ranker, RankerParams
+from recsys.models.ranker import Ranker, RankerParams, base_column
 from recsys.models.recommender import EASE_MAX_ITEMS, CandidateParams
 from training.train import RankerLists
 
@@ -63,8 +63,15 @@ RANKER_GRID: tuple[tuple[int, float, int], ...] = ((3, 0.1, 50), (15, 0.05, 100)
 RANKER_MARGIN = 0.03
 #: Weights of the better generator tried by :func:`best_blend` (the other gets the rest).
 BLEND_WEIGHTS = (0.3, 0.5, 0.7)
-#: A blended generator's standardized score for a candidate it did not retrieve.
-ABSENT_Z = -10.0
+#: The booster that corrects the best fixed order (:func:`correct_order`): (num_leaves,
+#: learning_rate, min_child_samples, lambda_l2, feature_fraction); strongly regularized, it
+#: only moves candidates the features say the order misplaces.
+CORRECTION: tuple[int, float, int, float, float] = (15, 0.03, 300, 30.0, 0.7)
+#: Rounds without improvement that end the correction's cross-validation.
+CORRECTION_PATIENCE = 30
+#: How much better than the best fixed order (relative NDCG@10, cross-validated on the
+#: validation lists) the correction must be to be kept.
+CORRECTION_MARGIN = 0.005
 #: Folds of the label users that pick the ranker's setting and number of rounds.
 RANKER_FOLDS = 3
 
@@ -252,75 +259,92 @@ def list_ndcg(lists: RankerLists, scores: np.ndarray, k: int = 10) -> float:
 def generator_columns(X: pd.DataFrame) -> dict[str, str]:
     """Each generator's score column among the ranker inputs ``X``: its score standardized
     within the list (:data:`~recsys.features.ranker_inputs.ZSCORE`, the same order within a
-    list) or, without it, the raw score."""
-    columns = {c.removesuffix("_score"): c for c in X.columns if c.endswith("_score")}
-    columns.update({c.removesuffix(ZSCORE): c for c in X.columns if c.endswith(ZSCORE)})
-    return columns
+    list) or, without it, the raw score (:func:`~recsys.models.ranker.base_column`)."""
+    names = [c.removesuffix("_score") for c in X.columns if c.endswith("_score")]
+    names += [c.removesuffix(ZSCORE) for c in X.columns if c.endswith(ZSCORE)]
+    return {name: base_column(name, X.columns) for name in dict.fromkeys(names)}
 
 
-class GeneratorOrder:
-    """Stands in for the ranker: the candidates in one generator's order (its score)."""
-
-    def __init__(self, generator: str):
-        self.generator = generator
-
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return X[generator_columns(X)[self.generator]].fillna(-np.inf).to_numpy()
-
-
-class BlendOrder:
-    """Stands in for the ranker: the candidates by a weighted sum of generators' scores
-    standardized within the list, a generator that did not retrieve a candidate counting
-    :data:`ABSENT_Z` for it (below what it retrieved)."""
-
-    generator = "blend"
-
-    def __init__(self, weights: dict[str, float]):
-        self.weights = dict(weights)
-
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        columns = generator_columns(X)
-        return sum(weight * X[columns[name]].fillna(ABSENT_Z).to_numpy(np.float64)
-                   for name, weight in self.weights.items())
-
-
-def best_blend(lists: RankerLists, scores: dict[str, float]) -> tuple[BlendOrder, float]:
+def best_blend(lists: RankerLists, scores: dict[str, float]) -> tuple[Ranker, float]:
     """The blend of the two generators with the best orders in ``scores`` whose weights
     (:data:`BLEND_WEIGHTS`, the first's; the second gets the rest) give the best NDCG@10 on
     ``lists``; a fixed order, so that figure is not optimistic."""
     first, second = sorted(scores, key=lambda name: -scores[name])[:2]
-    trials = [BlendOrder({first: w, second: 1.0 - w}) for w in BLEND_WEIGHTS]
+    features = list(lists.X.columns)
+    trials = [Ranker.fixed({first: w, second: 1.0 - w}, features) for w in BLEND_WEIGHTS]
     ndcgs = [list_ndcg(lists, order.predict(lists.X)) for order in trials]
     best = int(np.argmax(ndcgs))
     return trials[best], ndcgs[best]
 
 
+def correct_order(lists: RankerLists, base: Ranker, params: RankerParams) -> tuple[Ranker, float]:
+    """A booster that corrects the fixed order ``base`` (its scores the initial ones, see
+    :class:`~recsys.models.ranker.Ranker`), in the :data:`CORRECTION` setting, its rounds
+    cross-validated over :data:`RANKER_FOLDS` folds of the lists; refitted on all of them.
+    Returns it and its cross-validated NDCG@10."""
+    leaves, rate, min_child, l2, fraction = CORRECTION
+    params = replace(params, num_leaves=leaves, learning_rate=rate, min_child_samples=min_child,
+                     lambda_l2=l2, feature_fraction=fraction,
+                     early_stopping_rounds=CORRECTION_PATIENCE)
+    X, relevance, groups = lists.part(np.ones(len(lists.users), dtype=bool))
+    rounds, ndcg = Ranker(params, base.base).cross_validate(X, relevance, groups, RANKER_FOLDS)
+    logger.info("ranker over %s: cross-validated ndcg@10 %.4f in %d rounds", base.order, ndcg,
+                rounds)
+    return Ranker(replace(params, n_estimators=rounds), base.base).fit(X, relevance, groups), ndcg
+
+
 def ranker_or_generator(
     lists: RankerLists, ranker: Ranker, ranker_trials: list[Trial],
-) -> tuple[Ranker | GeneratorOrder | BlendOrder, dict[str, float]]:
-    """The ranker, unless a fixed order of the same validation lists comes within
-    :data:`RANKER_MARGIN` of the ranker's cross-validated NDCG@10: then the best of them,
-    one generator's own order or the blend of the two best (:func:`best_blend`).
+    params: RankerParams | None = None,
+) -> tuple[Ranker, dict[str, float]]:
+    """The order that ranks the union, chosen on the validation ``lists`` alone (never test
+    data): the ranker, a fixed order of the generators, or (with ``params``) a ranker that
+    corrects the best fixed order.
 
-    The margin allows for the ranker's optimism on its own validation lists (its labels and
-    features come from one fold, its rounds are chosen on them): under a random split a
-    ranker 1-2 % ahead there loses to its generator on test data, under a time split one
-    10 % ahead wins by a third. The fixed orders fit nothing on the lists, so the best of
-    them on validation is at least the best generator's there.
+    The fixed orders are each generator's own and the blend of the two best
+    (:func:`best_blend`); they fit nothing on the lists, so the best of them there is at
+    least the best generator's. The ranker is kept when its cross-validated NDCG@10 beats the
+    best fixed order's by :data:`RANKER_MARGIN`: the margin allows for its optimism on its own
+    validation lists (its labels and features come from one fold, its rounds are chosen on
+    them): under a random split a ranker 1-2 % ahead there loses to its generator on test
+    data, under a time split one 10 % ahead wins by a third. Else the correction
+    (:func:`correct_order`) is kept when it beats the best fixed order by
+    :data:`CORRECTION_MARGIN` (it starts from that order, so it is less optimistic), else
+    the best fixed order ranks.
 
-    Only validation lists decide (never test data). Returns the choice and the NDCG@10 of
-    each order on the lists (``ranker``: cross-validated).
+    Returns the chosen :class:`~recsys.models.ranker.Ranker` (its ``order`` names it) and
+    the NDCG@10 of each option on the lists (rankers: cross-validated).
     """
     scores = {"ranker": _best(ranker_trials).ndcg}
+    features = list(lists.X.columns)
+    fixed: dict[str, Ranker] = {}
     for name, column in generator_columns(lists.X).items():
+        fixed[name] = Ranker.fixed({name: 1.0}, features)
         scores[name] = list_ndcg(lists, lists.X[column].to_numpy())
-    generators = {name: score for name, score in scores.items() if name != "ranker"}
-    fixed: dict[str, Ranker | GeneratorOrder | BlendOrder] = {
-        name: GeneratorOrder(name) for name in generators}
+    generators = {name: scores[name] for name in fixed}
     if len(generators) >= 2:
         fixed["blend"], scores["blend"] = best_blend(lists, generators)
-    best = max((n for n in scores if n != "ranker"), key=scores.__getitem__, default="ranker")
-    if best == "ranker" or scores["ranker"] > (1.0 + RANKER_MARGIN) * scores[best]:
-        best = "ranker"
-    logger.info("order on validation lists: %s (%s)", best, scores)
-    return (ranker if best == "ranker" else fixed[best]), scores
+    if not fixed:
+        return ranker, scores
+    best = max(fixed, key=scores.__getitem__)
+    chosen = fixed[best]
+    if scores["ranker"] > (1.0 + RANKER_MARGIN) * scores[best]:
+        chosen = ranker
+    elif params is not None:
+        corrected, ndcg = correct_order(lists, fixed[best], params)
+        scores[corrected.order] = ndcg
+        if ndcg > (1.0 + CORRECTION_MARGIN) * scores[best]:
+            chosen = corrected
+    logger.info("order on validation lists: %s (%s)", chosen.order, scores)
+    return chosen, scores
+
+
+def choose_ranker(lists: RankerLists, params: RankerParams
+                  ) -> tuple[Ranker, dict[str, float], list[Trial]]:
+    """The second stage learned from validation ``lists``: :func:`tune_ranker` then
+    :func:`ranker_or_generator`. The evaluation's pipeline and the Dagster ``ranker_model``
+    asset both call it, so both choose the same way; returns the chosen ranker, the NDCG@10
+    of every option and the trials of :func:`tune_ranker`."""
+    ranker, trials = tune_ranker(lists, params)
+    chosen, scores = ranker_or_generator(lists, ranker, trials, params)
+    return chosen, scores, trials

@@ -21,11 +21,13 @@ from recsys.models.retrieval import Candidates
 
 
 class CandidateScorer:
-    """Scores candidates with the recommender's LightGBM ranker (ALS score without one)."""
+    """Scores candidates with the recommender's ranker: its LightGBM booster plus the base
+    order it carries (:class:`~recsys.models.ranker.Ranker`; ALS score without a ranker)."""
 
     def __init__(self, recommender: Recommender, items: ItemTable,
                  compiled_dir: Path | None = None):
         ranker = recommender.ranker
+        self.ranker = ranker
         self.booster = ranker.booster if ranker is not None else None
         self.compiled: CompiledRanker | None = None
         if self.booster is not None and compiled_dir is not None:
@@ -40,13 +42,16 @@ class CandidateScorer:
 
     def score(self, candidates: Candidates, user: Mapping[str, object],
               context: Mapping[str, float] | None = None) -> np.ndarray:
-        """Ranker scores, higher is better."""
-        if self.booster is None:
+        """Ranker scores, higher is better: the booster's plus the base order's."""
+        if self.ranker is None:
             return np.nan_to_num(candidates.columns["als_score"], nan=-np.inf)
         X = self.matrix(candidates, user, context)
+        scores = self.ranker.base_scores(X)
         if self.compiled is not None:
-            return self.compiled.predict(X)
-        return self.booster.predict(X, num_threads=1)
+            return scores + self.compiled.predict(X)
+        if self.booster is not None:
+            return scores + self.booster.predict(X, num_threads=1)
+        return scores
 
     def contributions(self, candidates: Candidates, user: Mapping[str, object],
                       context: Mapping[str, float] | None = None,

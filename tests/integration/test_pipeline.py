@@ -51,6 +51,11 @@ def test_champion_is_registered_with_ndcg_for_ranker_and_popularity(platform: Pl
     assert champion.version == challenger.version
     metrics = client.get_run(champion.run_id).data.metrics
     assert metrics["ranker.ndcg_at_10"] > metrics["popularity.ndcg_at_10"] > 0
+    # ranker_model chose its order as the offline evaluation does, and MLflow holds the choice
+    order = client.get_run(champion.run_id).data.params["ranker.order"]
+    options = {k.removeprefix("training.order_ndcg."): v for k, v in metrics.items()
+               if k.startswith("training.order_ndcg.")}
+    assert {"ranker", "als", "popularity"} <= set(options) and order in options
     tags = client.get_run(champion.run_id).data.tags
     assert tags["feature_service"] == "ranker_v2"
     artifacts = {a.path for a in client.list_artifacts(champion.run_id)}

@@ -29,6 +29,30 @@ def test_ranker_learns_the_informative_feature_and_round_trips(tmp_path) -> None
     assert np.allclose(Ranker.load(tmp_path).predict(Xt), scores)
 
 
+def test_a_base_order_travels_with_the_ranker_through_save_and_load(tmp_path) -> None:
+    """A fixed order (no booster) and a booster over it score the same after a round trip,
+    from a frame or from a matrix in feature order (the service's), a candidate the base
+    generator did not retrieve (NaN) counting below every one it did."""
+    X, y, groups = lists(200, seed=3)
+    X["als_score_z"] = X["noise"]
+    X.loc[::7, "als_score_z"] = np.nan
+    fixed = Ranker.fixed({"als": 1.0}, list(X.columns))
+    scores = fixed.predict(X)
+    assert fixed.order == "als" and fixed.feature_importance() == {}
+    assert np.array_equal(scores[X["als_score_z"].notna()], X["als_score_z"].dropna())
+    assert scores[X["als_score_z"].isna()].max() < scores[X["als_score_z"].notna()].min()
+    corrected = Ranker(RankerParams(n_estimators=30, min_child_samples=5),
+                       base={"als": 1.0}).fit(X, y, groups)
+    assert corrected.order == "ranker_over_als"
+    for model, where in ((fixed, tmp_path / "fixed"), (corrected, tmp_path / "corrected")):
+        model.save(where)
+        loaded = Ranker.load(where)
+        assert loaded.order == model.order
+        assert np.allclose(loaded.predict(X), model.predict(X))
+        assert np.allclose(loaded.predict(X.to_numpy(np.float32)), model.predict(X), atol=1e-5)
+    assert not (tmp_path / "fixed" / "ranker.txt").exists()
+
+
 def test_ranker_refuses_lists_without_positives() -> None:
     X, _, groups = lists(5, seed=1)
     with pytest.raises(RankerFitError, match="no positive"):

@@ -1,5 +1,7 @@
 """Choosing the ranker's setting and rounds on lists whose right order is known."""
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -55,7 +57,7 @@ def test_tune_ranker_tries_every_setting_and_refits_the_best() -> None:
 
 
 def test_a_generator_order_that_beats_the_ranker_on_validation_replaces_it() -> None:
-    from training.tuning import GeneratorOrder, Trial, list_ndcg, ranker_or_generator
+    from training.tuning import Trial, list_ndcg, ranker_or_generator
 
     data = lists(60, seed=3)
     perfect = data.relevance + 0.1 * data.X["noise"].to_numpy()  # relevant first, always
@@ -65,11 +67,11 @@ def test_a_generator_order_that_beats_the_ranker_on_validation_replaces_it() -> 
     assert list_ndcg(data, -perfect) < 0.6
     weak = [Trial("ranker", {}, 0.8, 0.0)]
     order, scores = ranker_or_generator(data, Ranker(FAST), weak)
-    assert isinstance(order, GeneratorOrder) and order.generator == "als"
+    assert order.booster is None and order.order == "als" and order.base == {"als": 1.0}
     assert np.array_equal(order.predict(data.X), perfect)
     assert scores["popularity"] < scores["ranker"] < scores["als"]
     close = [Trial("ranker", {}, scores["als"] * 1.02, 0.0)]  # within the margin: not kept
-    assert isinstance(ranker_or_generator(data, Ranker(FAST), close)[0], GeneratorOrder)
+    assert ranker_or_generator(data, Ranker(FAST), close)[0].order == "als"
     data.X["als_score"] = data.X["noise"]
     strong = [Trial("ranker", {}, 0.99, 0.0)]
     kept, _ = ranker_or_generator(data, Ranker(FAST), strong)
@@ -79,7 +81,7 @@ def test_a_generator_order_that_beats_the_ranker_on_validation_replaces_it() -> 
 def test_a_blend_of_two_generators_replaces_each_alone_when_it_ranks_better() -> None:
     """Each generator sees half of the signal: their blend orders the lists better than
     either, and is chosen over a ranker that is not clearly ahead of it."""
-    from training.tuning import BlendOrder, Trial, list_ndcg, ranker_or_generator
+    from training.tuning import Trial, list_ndcg, ranker_or_generator
 
     data = lists(80, seed=5)
     signal, noise = data.X["signal"].to_numpy(), data.X["noise"].to_numpy()
@@ -90,6 +92,31 @@ def test_a_blend_of_two_generators_replaces_each_alone_when_it_ranks_better() ->
     alone = max(list_ndcg(data, data.X[c].to_numpy()) for c in ("als_score_z",
                                                                "item2item_score_z"))
     order, scores = ranker_or_generator(data, Ranker(FAST), [Trial("ranker", {}, alone, 0.0)])
-    assert isinstance(order, BlendOrder) and set(order.weights) == {"als", "item2item"}
+    assert order.order == "blend" and set(order.base) == {"als", "item2item"}
     assert scores["blend"] > alone
     assert list_ndcg(data, order.predict(data.X)) == pytest.approx(scores["blend"])
+
+
+def test_a_ranker_that_corrects_the_best_fixed_order_is_kept_when_it_beats_it() -> None:
+    """The generators miss half of the signal, which a feature carries: a booster over their
+    best order (its initial scores) learns it, beats that order on validation and carries
+    the order with it; without that feature it adds nothing and the order alone ranks."""
+    from training.tuning import Trial, list_ndcg, ranker_or_generator
+
+    data = lists(150, seed=7)
+    rng = np.random.default_rng(8)
+    signal = data.X["signal"].to_numpy()
+    data.X["als_score_z"] = signal + rng.normal(0, 0.4, len(signal))
+    data.X["item2item_score_z"] = rng.normal(0, 1, len(signal))
+    fixed = list_ndcg(data, data.X["als_score_z"].to_numpy())
+    weak = [Trial("ranker", {}, fixed, 0.0)]  # the plain ranker is not ahead
+    params = replace(FAST, n_estimators=200)
+    order, scores = ranker_or_generator(data, Ranker(FAST), weak, params)
+    assert order.order == "ranker_over_als" and order.booster is not None
+    assert order.base == {"als": 1.0}
+    assert scores["ranker_over_als"] > scores["als"] * 1.05
+    assert list_ndcg(data, order.predict(data.X)) > fixed
+    plain = data.X.drop(columns=["signal"])
+    no_signal = RankerLists(X=plain, relevance=data.relevance, users=data.users, stats={})
+    alone, _ = ranker_or_generator(no_signal, Ranker(FAST), weak, params)
+    assert alone.booster is None and alone.order == "als"

@@ -17,7 +17,7 @@ from recsys.models.recommender import Recommender
 from recsys.models.registry import CHAMPION, alias_version
 from recsys.models.union import UnionCandidates
 from training import train
-from training.train import TrainedRanker, TrainingConfig, TrainingData
+from training.train import TrainedRanker, TrainingConfig, TrainingData, ranker_params
 
 
 @dg.asset(group_name="evaluation", kinds={"implicit"})
@@ -81,7 +81,8 @@ def model_evaluation(
         None if champion is None else logged_window(client.get_run(champion.run_id)))
     run_id = log_training_run(
         tracking.experiment_id(), f"train-{context.run.run_id[:8]}", lineage,
-        config.to_dict(), config.as_params(), report, ranker_model.stats,
+        config.to_dict(), config.as_params() | ranker_params(ranker_model.ranker), report,
+        ranker_model.stats,
         ranker_model.ranker.feature_importance(), figures,
     )
     metrics = report.metrics() | figures

@@ -91,8 +91,13 @@ def ranker_model(
     base_candidates: UnionCandidates,
     feast: FeastResource,
 ) -> TrainedRanker:
-    """LightGBM LambdaRank over the candidates, on point-in-time features from Feast."""
+    """LightGBM LambdaRank over the candidates, on point-in-time features from Feast, or the
+    fixed order of the generators it corrects or that replaces it, chosen on the label
+    window's lists as the offline evaluation chooses (``order``, ``order_weights``)."""
     trained = train.fit_label_ranker(training_data, base_candidates, feast.store())
-    top = dict(list(trained.ranker.feature_importance().items())[:10])
-    context.add_output_metadata({**trained.stats, "top_features": dg.MetadataValue.json(top)})
+    ranker = trained.ranker
+    top = dict(list(ranker.feature_importance().items())[:10])
+    context.add_output_metadata({**trained.stats, "top_features": dg.MetadataValue.json(top),
+                                 "order": ranker.order,
+                                 "order_weights": dg.MetadataValue.json(ranker.base)})
     return trained
