@@ -15,11 +15,10 @@ windows:
    label users (:func:`training.train.train_ranker`);
 4. the ranker is kept only if its cross-validated NDCG@10 on those lists beats every
    fixed order of them (each generator's own, and the blend of the two best generators'
-   scores standardized within each list) by the margin; otherwise a ranker that corrects the
-   best fixed order, if it beats that order by its own margin, else the best fixed order
-   ranks the union (:func:`training.tuning.choose_ranker`, the Dagster ``ranker_model``
-   asset's choice too; ``details["order"]`` says which, ``details["order_weights"]`` the
-   fixed order's weights);
+   scores standardized within each list) by the margin; otherwise the best fixed order ranks
+   the union (:func:`training.tuning.choose_ranker`, the Dagster ``ranker_model`` asset's
+   choice too; ``details["order"]`` says which, ``details["order_weights"]`` the fixed
+   order's weights);
 5. the candidates are refitted on all of ``fold.train`` and the chosen order ranks them for
    the test users, with features computed from ``fold.train`` events only.
 """

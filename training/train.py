@@ -273,9 +273,9 @@ def fit_label_ranker(data: TrainingData, base: UnionCandidates,
                      store: FeatureStore) -> TrainedRanker:
     """The second stage learned from ``base``'s lists of the label window's users, with
     features as the online store held them at ``label_start``, chosen as the evaluation
-    chooses it (:func:`training.tuning.choose_ranker`: the ranker, a correction of the best
-    fixed order of the generators, or that order alone; the returned ranker carries the
-    choice). The stats add ``order_ndcg.<option>``, each option's NDCG@10 on the lists."""
+    chooses it (:func:`training.tuning.choose_ranker`: the ranker, or the best fixed order
+    of the generators; the returned ranker carries the choice). The stats add
+    ``order_ndcg.<option>``, each option's NDCG@10 on the lists."""
     from training.tuning import choose_ranker  # tuning imports this module's RankerLists
 
     windows = data.windows

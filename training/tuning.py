@@ -63,15 +63,6 @@ RANKER_GRID: tuple[tuple[int, float, int], ...] = ((3, 0.1, 50), (15, 0.05, 100)
 RANKER_MARGIN = 0.03
 #: Weights of the better generator tried by :func:`best_blend` (the other gets the rest).
 BLEND_WEIGHTS = (0.3, 0.5, 0.7)
-#: The booster that corrects the best fixed order (:func:`correct_order`): (num_leaves,
-#: learning_rate, min_child_samples, lambda_l2, feature_fraction); strongly regularized, it
-#: only moves candidates the features say the order misplaces.
-CORRECTION: tuple[int, float, int, float, float] = (15, 0.03, 300, 30.0, 0.7)
-#: Rounds without improvement that end the correction's cross-validation.
-CORRECTION_PATIENCE = 30
-#: How much better than the best fixed order (relative NDCG@10, cross-validated on the
-#: validation lists) the correction must be to be kept.
-CORRECTION_MARGIN = 0.005
 #: Folds of the label users that pick the ranker's setting and number of rounds.
 RANKER_FOLDS = 3
 
@@ -277,29 +268,11 @@ def best_blend(lists: RankerLists, scores: dict[str, float]) -> tuple[Ranker, fl
     return trials[best], ndcgs[best]
 
 
-def correct_order(lists: RankerLists, base: Ranker, params: RankerParams) -> tuple[Ranker, float]:
-    """A booster that corrects the fixed order ``base`` (its scores the initial ones, see
-    :class:`~recsys.models.ranker.Ranker`), in the :data:`CORRECTION` setting, its rounds
-    cross-validated over :data:`RANKER_FOLDS` folds of the lists; refitted on all of them.
-    Returns it and its cross-validated NDCG@10."""
-    leaves, rate, min_child, l2, fraction = CORRECTION
-    params = replace(params, num_leaves=leaves, learning_rate=rate, min_child_samples=min_child,
-                     lambda_l2=l2, feature_fraction=fraction,
-                     early_stopping_rounds=CORRECTION_PATIENCE)
-    X, relevance, groups = lists.part(np.ones(len(lists.users), dtype=bool))
-    rounds, ndcg = Ranker(params, base.base).cross_validate(X, relevance, groups, RANKER_FOLDS)
-    logger.info("ranker over %s: cross-validated ndcg@10 %.4f in %d rounds", base.order, ndcg,
-                rounds)
-    return Ranker(replace(params, n_estimators=rounds), base.base).fit(X, relevance, groups), ndcg
-
-
 def ranker_or_generator(
     lists: RankerLists, ranker: Ranker, ranker_trials: list[Trial],
-    params: RankerParams | None = None,
 ) -> tuple[Ranker, dict[str, float]]:
     """The order that ranks the union, chosen on the validation ``lists`` alone (never test
-    data): the ranker, a fixed order of the generators, or (with ``params``) a ranker that
-    corrects the best fixed order.
+    data): the ranker or a fixed order of the generators.
 
     The fixed orders are each generator's own and the blend of the two best
     (:func:`best_blend`); they fit nothing on the lists, so the best of them there is at
@@ -307,13 +280,11 @@ def ranker_or_generator(
     best fixed order's by :data:`RANKER_MARGIN`: the margin allows for its optimism on its own
     validation lists (its labels and features come from one fold, its rounds are chosen on
     them): under a random split a ranker 1-2 % ahead there loses to its generator on test
-    data, under a time split one 10 % ahead wins by a third. Else the correction
-    (:func:`correct_order`) is kept when it beats the best fixed order by
-    :data:`CORRECTION_MARGIN` (it starts from that order, so it is less optimistic), else
-    the best fixed order ranks.
+    data, under a time split one 10 % ahead wins by a third.
 
-    Returns the chosen :class:`~recsys.models.ranker.Ranker` (its ``order`` names it) and
-    the NDCG@10 of each option on the lists (rankers: cross-validated).
+    Returns the chosen :class:`~recsys.models.ranker.Ranker` (its ``order`` names it; a fixed
+    order is a ranker without a booster) and the NDCG@10 of each option on the lists (the
+    ranker's: cross-validated).
     """
     scores = {"ranker": _best(ranker_trials).ndcg}
     features = list(lists.X.columns)
@@ -327,14 +298,7 @@ def ranker_or_generator(
     if not fixed:
         return ranker, scores
     best = max(fixed, key=scores.__getitem__)
-    chosen = fixed[best]
-    if scores["ranker"] > (1.0 + RANKER_MARGIN) * scores[best]:
-        chosen = ranker
-    elif params is not None:
-        corrected, ndcg = correct_order(lists, fixed[best], params)
-        scores[corrected.order] = ndcg
-        if ndcg > (1.0 + CORRECTION_MARGIN) * scores[best]:
-            chosen = corrected
+    chosen = ranker if scores["ranker"] > (1.0 + RANKER_MARGIN) * scores[best] else fixed[best]
     logger.info("order on validation lists: %s (%s)", chosen.order, scores)
     return chosen, scores
 
@@ -346,5 +310,5 @@ def choose_ranker(lists: RankerLists, params: RankerParams
     asset both call it, so both choose the same way; returns the chosen ranker, the NDCG@10
     of every option and the trials of :func:`tune_ranker`."""
     ranker, trials = tune_ranker(lists, params)
-    chosen, scores = ranker_or_generator(lists, ranker, trials, params)
+    chosen, scores = ranker_or_generator(lists, ranker, trials)
     return chosen, scores, trials

@@ -1,7 +1,5 @@
 """Choosing the ranker's setting and rounds on lists whose right order is known."""
 
-from dataclasses import replace
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -96,27 +94,3 @@ def test_a_blend_of_two_generators_replaces_each_alone_when_it_ranks_better() ->
     assert scores["blend"] > alone
     assert list_ndcg(data, order.predict(data.X)) == pytest.approx(scores["blend"])
 
-
-def test_a_ranker_that_corrects_the_best_fixed_order_is_kept_when_it_beats_it() -> None:
-    """The generators miss half of the signal, which a feature carries: a booster over their
-    best order (its initial scores) learns it, beats that order on validation and carries
-    the order with it; without that feature it adds nothing and the order alone ranks."""
-    from training.tuning import Trial, list_ndcg, ranker_or_generator
-
-    data = lists(150, seed=7)
-    rng = np.random.default_rng(8)
-    signal = data.X["signal"].to_numpy()
-    data.X["als_score_z"] = signal + rng.normal(0, 0.4, len(signal))
-    data.X["item2item_score_z"] = rng.normal(0, 1, len(signal))
-    fixed = list_ndcg(data, data.X["als_score_z"].to_numpy())
-    weak = [Trial("ranker", {}, fixed, 0.0)]  # the plain ranker is not ahead
-    params = replace(FAST, n_estimators=200)
-    order, scores = ranker_or_generator(data, Ranker(FAST), weak, params)
-    assert order.order == "ranker_over_als" and order.booster is not None
-    assert order.base == {"als": 1.0}
-    assert scores["ranker_over_als"] > scores["als"] * 1.05
-    assert list_ndcg(data, order.predict(data.X)) > fixed
-    plain = data.X.drop(columns=["signal"])
-    no_signal = RankerLists(X=plain, relevance=data.relevance, users=data.users, stats={})
-    alone, _ = ranker_or_generator(no_signal, Ranker(FAST), weak, params)
-    assert alone.booster is None and alone.order == "als"

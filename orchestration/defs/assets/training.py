@@ -92,8 +92,8 @@ def ranker_model(
     feast: FeastResource,
 ) -> TrainedRanker:
     """LightGBM LambdaRank over the candidates, on point-in-time features from Feast, or the
-    fixed order of the generators it corrects or that replaces it, chosen on the label
-    window's lists as the offline evaluation chooses (``order``, ``order_weights``)."""
+    fixed order of the generators that replaces it, chosen on the label window's lists as
+    the offline evaluation chooses (``order``, ``order_weights``)."""
     trained = train.fit_label_ranker(training_data, base_candidates, feast.store())
     ranker = trained.ranker
     top = dict(list(ranker.feature_importance().items())[:10])
