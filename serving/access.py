@@ -26,11 +26,12 @@ from recsys.platform.settings import get_settings
 from serving.auth import Authenticator, AuthError, KeyStore, Principal, Role, TokenVerifier
 from serving.config import AuthSettings, get_auth_settings
 from serving.metrics import stage
-from serving.rate_limits import RateLimiter, Verdict
+from serving.rate_limits import Fold, RateLimiter, Verdict
 
 logger = logging.getLogger(__name__)
 
 PRINCIPAL = "principal"  # key in scope["state"]
+PENDING_LIMITS = "recsys.limits"  # key in scope["state"]: a Fold the app must check
 Users = Callable[[dict[str, str], Any], list[str]]
 
 
@@ -58,6 +59,7 @@ class Rule:
     path: str
     role: Role | str | None
     users: Users | None = None
+    foldable: bool = False  # its limits may be left to the route's lookup (AccessMiddleware)
 
     @property
     def regex(self) -> re.Pattern[str]:
@@ -85,7 +87,7 @@ RULES = [
     Rule("POST", "/api/v1/recs/experiments", Role.ADMIN),
     Rule("GET", "/api/v1/recs/experiments/{experiment_id}", Role.ADMIN),
     Rule("POST", "/api/v1/recs/experiments/{experiment_id}/stop", Role.ADMIN),
-    Rule("GET", "/api/v1/recs/{user_id}", Role.READER, _path_user),
+    Rule("GET", "/api/v1/recs/{user_id}", Role.READER, _path_user, foldable=True),
     Rule("POST", "/recommend", Role.READER, _body_user),
     Rule("POST", "/events", Role.WRITER, _event_users),
 ]
@@ -114,8 +116,11 @@ class Access:
             role == "docs" and self.settings.public_docs)
 
     def admit(self, rule: Rule | None, params: dict[str, str], body: Any,
-              headers: dict[bytes, bytes]) -> tuple[Principal | None, Verdict | None]:
-        """The caller and the user's rate-limit verdict; raises :class:`AuthError`."""
+              headers: dict[bytes, bytes], fold: bool = False
+              ) -> tuple[Principal | None, Verdict | Fold | None]:
+        """The caller and the user's rate-limit verdict; raises :class:`AuthError`. With
+        ``fold``, a foldable rule's limits come back unchecked (a :class:`Fold`) when the
+        limiter can hand them to another script."""
         role = rule.role if rule is not None else None
         if rule is not None and self.open_role(role):
             return None, None
@@ -126,13 +131,17 @@ class Access:
             principal.check(role, users)
         elif role in ("metrics", "docs"):
             principal.check(Role.READER)
-        return principal, self._limit(principal, users)
+        return principal, self._limit(principal, users, fold and rule is not None
+                                      and rule.foldable)
 
-    def _limit(self, principal: Principal, users: list[str]) -> Verdict | None:
+    def _limit(self, principal: Principal, users: list[str], fold: bool = False
+               ) -> Verdict | Fold | None:
         if self.limiter is None or not self.authenticator.enabled:
             return None
-        return self.limiter.admit(self.settings.key_rate_limit, principal.subject,
-                                  self.settings.user_rate_limit, users)
+        limits = (self.settings.key_rate_limit, principal.subject,
+                  self.settings.user_rate_limit, users)
+        folded = self.limiter.fold(*limits) if fold else None
+        return folded if folded is not None else self.limiter.admit(*limits)
 
 
 def _header(headers: dict[bytes, bytes], name: bytes) -> str | None:
@@ -167,10 +176,19 @@ async def _refuse(send: Any, status: int, error: str, detail: str,
 
 
 class AccessMiddleware:
-    """ASGI middleware applying :class:`Access` to every HTTP request."""
+    """ASGI middleware applying :class:`Access` to every HTTP request.
 
-    def __init__(self, app: Any, access: Callable[[], Access] = get_access):
-        self.app, self.access = app, access
+    With ``fold``, the rate limits of a foldable rule (``GET /api/v1/recs/{user_id}``) are
+    left in ``scope["state"][PENDING_LIMITS]`` (a :class:`~serving.rate_limits.Fold`) for
+    the app behind to check in its own round trip to Redis, which it must do before
+    answering (:func:`refuse_over_limit` sends the refusal, :func:`limit_headers` the
+    headers of an admitted request); the service's :class:`serving.fast_recs.FastRecs`
+    does. Otherwise each request's limits cost a round trip of their own here.
+    """
+
+    def __init__(self, app: Any, access: Callable[[], Access] = get_access,
+                 fold: bool = False):
+        self.app, self.access, self.fold = app, access, fold
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -192,27 +210,40 @@ class AccessMiddleware:
             receive = _replay(raw)
         try:
             with stage("access", {}):  # credentials and the rate limits' round trip
-                principal, verdict = access.admit(rule, params, _json(raw), headers)
+                principal, verdict = access.admit(rule, params, _json(raw), headers, self.fold)
         except AuthError as exc:
             challenge = [(b"www-authenticate", b'Bearer realm="recsys"')] if exc.status == 401 \
                 else []
             return await _refuse(send, exc.status, exc.error, exc.detail, challenge)
-        if verdict is not None and not verdict.allowed:
-            return await _refuse(send, 429, "rate_limited",
-                                 f"at most {verdict.limit} requests per window; retry in "
-                                 f"{max(verdict.reset_seconds, 1)} s", verdict.headers())
+        if isinstance(verdict, Fold):
+            scope.setdefault("state", {})[PENDING_LIMITS] = verdict
+            verdict = None
+        elif verdict is not None and not verdict.allowed:
+            return await refuse_over_limit(send, verdict)
         if principal is not None:
             scope.setdefault("state", {})[PRINCIPAL] = principal
         if verdict is None:
             return await self.app(scope, receive, send)
+        return await self.app(scope, receive, limit_headers(send, verdict))
 
-        async def send_with_limits(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []),
-                                                   *verdict.headers()]}
-            await send(message)
 
-        return await self.app(scope, receive, send_with_limits)
+async def refuse_over_limit(send: Any, verdict: Verdict) -> None:
+    """Answer 429 for a refused ``verdict``."""
+    await _refuse(send, 429, "rate_limited",
+                  f"at most {verdict.limit} requests per window; retry in "
+                  f"{max(verdict.reset_seconds, 1)} s", verdict.headers())
+
+
+def limit_headers(send: Any, verdict: Verdict) -> Callable[[Any], Any]:
+    """``send`` adding the ``RateLimit-*`` headers of an admitted ``verdict``."""
+    extra = verdict.headers()
+
+    async def send_with_limits(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *extra]}
+        await send(message)
+
+    return send_with_limits
 
 
 async def _read_body(receive: Any, limit: int) -> tuple[bytes, bool]:

@@ -29,6 +29,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import NamedTuple
 
 from redis.cluster import RedisCluster
 
@@ -37,25 +38,71 @@ from recsys.platform.redis_cluster import colocated_key
 from recsys.platform.redis_server import REDIS_ERRORS, connect
 from serving.breaker import Breaker
 from serving.metrics import CACHE_WRITES_DROPPED
+from serving.rate_limits import ADMIT_LUA, Fold, Verdict
 
 logger = logging.getLogger(__name__)
 
 PREFIX = RESPONSE_PREFIX.decode()
 _PREFIX = RESPONSE_PREFIX
 
+# The fresh cached value of a variant, if any, and the user's generation.
+_CACHED_LUA = """
+local function cached(key, variant)
+  local got = redis.call('HMGET', key, variant, 'gen')
+  local gen = got[2] or '0'
+  if got[1] then
+    local bar = string.find(got[1], '|', 1, true)
+    if bar and string.sub(got[1], 1, bar - 1) == gen then
+      return gen, string.sub(got[1], bar + 1)
+    end
+  end
+  return gen, nil
+end
+"""
 # KEYS: the user's cache hash, another hash; ARGV: the variant, then that hash's fields.
 # A fresh cached value: {1, gen, body}; otherwise {0, gen, HMGET of the other hash}.
-_LOOKUP = """
-local cached = redis.call('HMGET', KEYS[1], ARGV[1], 'gen')
-local gen = cached[2] or '0'
-if cached[1] then
-  local bar = string.find(cached[1], '|', 1, true)
-  if bar and string.sub(cached[1], 1, bar - 1) == gen then
-    return {1, gen, string.sub(cached[1], bar + 1)}
-  end
-end
+_LOOKUP = _CACHED_LUA + """
+local gen, body = cached(KEYS[1], ARGV[1])
+if body then return {1, gen, body} end
 return {0, gen, redis.call('HMGET', KEYS[2], unpack(ARGV, 2))}
 """
+
+# :data:`_LOOKUP` with the request's rate limits first (:data:`serving.rate_limits.ADMIT_LUA`),
+# on one Redis server. KEYS: the user's cache hash, another hash, the limits' keys. ARGV: the
+# number of limit keys (0: none), the limits' amounts and windows (4), '1' to read the cache
+# ('0': it is off), the variant, the other hash's fields (none: not read). A refusal:
+# {2, which limit, remaining, ms}; a fresh cached value: {1, gen, body}; otherwise
+# {0, gen, HMGET of the other hash (false when not read)}.
+_LIMITED_LOOKUP = ("if redis.replicate_commands then redis.replicate_commands() end\n"
+                   + ADMIT_LUA + _CACHED_LUA + """
+local nk = tonumber(ARGV[1])
+if nk > 0 then
+  local keys = {}
+  for i = 1, nk do keys[i] = KEYS[2 + i] end
+  local refused = admit(keys, tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]),
+                        tonumber(ARGV[5]))
+  if refused then return {2, refused[2], refused[3], refused[4]} end
+end
+local gen = '0'
+if ARGV[6] == '1' then
+  local body
+  gen, body = cached(KEYS[1], ARGV[7])
+  if body then return {1, gen, body} end
+end
+if #ARGV < 8 then return {0, gen, false} end
+return {0, gen, redis.call('HMGET', KEYS[2], unpack(ARGV, 8))}
+""")
+
+
+class Lookup(NamedTuple):
+    """What :meth:`ResponseCache.lookup` found: the cached body (None: a miss), the
+    generation to stamp a new value with, the other hash's values (None: not read) and the
+    verdict of the request's rate limits (None: none were asked)."""
+
+    body: bytes | None
+    gen: bytes
+    features: list | None
+    verdict: Verdict | None
 
 
 class ResponseCache:
@@ -76,6 +123,8 @@ class ResponseCache:
         self.client = connect(url, timeout)
         self._row_key = row_key if isinstance(self.client, RedisCluster) else None
         self._lookup = self.client.register_script(_LOOKUP)
+        self._limited_lookup = (None if isinstance(self.client, RedisCluster)
+                                else self.client.register_script(_LIMITED_LOOKUP))
         # Bounded: when Redis cannot keep up, the oldest queued puts are dropped (a cache
         # write is an optimisation) instead of memory growing without end.
         self._pending: deque[tuple[str, str, bytes, bytes]] | None = None
@@ -136,6 +185,44 @@ class ResponseCache:
             return None, b"", None
         self.breaker.succeeded()
         return (payload, gen, None) if hit else (None, gen, payload)
+
+    def lookup(self, user_id: str, variant: str, hash_read: tuple[bytes, list] | None,
+               limits: Fold | None = None) -> Lookup:
+        """:meth:`get_along` with the request's rate limits (a
+        :meth:`serving.rate_limits.RateLimiter.fold`) checked first, and the other hash read
+        even when the cache is off: a request's limits, cached body and features in one
+        round trip on one Redis server. On a cluster: the limits, then :meth:`get_along`.
+        A refused request reads nothing."""
+        if self._limited_lookup is None:
+            verdict = limits.limiter.admit(*limits.limits) if limits is not None else None
+            if verdict is not None and not verdict.allowed:
+                return Lookup(None, b"", None, verdict)
+            return Lookup(*self.get_along(user_id, variant, hash_read), verdict)
+        if not self.breaker.allow():
+            verdict = limits.limiter.admit(*limits.limits) if limits is not None else None
+            return Lookup(None, b"", None, verdict)
+        other, fields = hash_read if hash_read is not None else (b"", [])
+        key = self.key(user_id)
+        try:
+            reply = self._limited_lookup(
+                keys=[key, other or key, *(limits.keys if limits else ())],
+                args=[len(limits.keys) if limits else 0,
+                      *(limits.args if limits else (0, 0, 0, 0)),
+                      1 if self.ttl else 0, variant, *fields])
+        except REDIS_ERRORS as exc:
+            self._failed(exc)
+            verdict = limits.limiter.folded(limits, None, exc) if limits is not None else None
+            return Lookup(None, b"", None, verdict)
+        self.breaker.succeeded()
+        outcome = reply[0]
+        verdict = None
+        if limits is not None:
+            verdict = limits.limiter.folded(limits, [0, *reply[1:]] if outcome == 2 else None)
+        if outcome == 2:
+            return Lookup(None, b"", None, verdict)
+        if outcome == 1:
+            return Lookup(reply[2], reply[1], None, verdict)
+        return Lookup(None, reply[1] if self.ttl else b"", reply[2] or None, verdict)
 
     def put(self, user_id: str, variant: str, gen: bytes, body: bytes) -> None:
         """Store ``body`` stamped with ``gen`` (queued when writing behind)."""

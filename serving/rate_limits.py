@@ -43,38 +43,43 @@ logger = logging.getLogger(__name__)
 
 PREFIX = "recsys:limits:"
 
-# KEYS[1]: the principal's counters (a hash: window number -> requests); KEYS[2..]: each
-# user's moving window (a list of request times, newest first, at most the limit long).
-# ARGV: the key's amount and window (ms), the users' amount and window (ms).
-# Returns {1} when admitted, else {0, which limit (0 the key, i >= 1 the i-th user),
-# remaining, milliseconds until the window frees}.
-_ADMIT = """
-if redis.replicate_commands then redis.replicate_commands() end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local ka, kw = tonumber(ARGV[1]), tonumber(ARGV[2])
-local ua, uw = tonumber(ARGV[3]), tonumber(ARGV[4])
-local window = math.floor(now / kw)
-local elapsed = now - window * kw
-local counts = redis.call('HMGET', KEYS[1], window, window - 1)
-local weighted = tonumber(counts[2] or '0') * (kw - elapsed) / kw + tonumber(counts[1] or '0')
-if weighted + 1 > ka then
-  return {0, 0, math.max(0, math.floor(ka - weighted)), kw - elapsed}
-end
-redis.call('HINCRBY', KEYS[1], window, 1)
-redis.call('HDEL', KEYS[1], window - 2)
-redis.call('PEXPIRE', KEYS[1], 2 * kw)
-for i = 2, #KEYS do
-  local oldest = redis.call('LINDEX', KEYS[i], ua - 1)
-  if oldest and tonumber(oldest) > now - uw then
-    return {0, i - 1, 0, tonumber(oldest) + uw - now}
+# A Lua function other scripts embed (:data:`ADMIT_LUA`): ``keys[1]`` the principal's counters
+# (a hash: window number -> requests), ``keys[2..]`` each user's moving window (a list of
+# request times, newest first, at most the limit long); the key's amount and window (ms), the
+# users' amount and window (ms). Returns nil when admitted, else {0, which limit (0 the key,
+# i >= 1 the i-th user), remaining, milliseconds until the window frees}.
+ADMIT_LUA = """
+local function admit(keys, ka, kw, ua, uw)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local window = math.floor(now / kw)
+  local elapsed = now - window * kw
+  local counts = redis.call('HMGET', keys[1], window, window - 1)
+  local weighted = tonumber(counts[2] or '0') * (kw - elapsed) / kw + tonumber(counts[1] or '0')
+  if weighted + 1 > ka then
+    return {0, 0, math.max(0, math.floor(ka - weighted)), kw - elapsed}
   end
-  redis.call('LPUSH', KEYS[i], now)
-  redis.call('LTRIM', KEYS[i], 0, ua - 1)
-  redis.call('PEXPIRE', KEYS[i], uw)
+  redis.call('HINCRBY', keys[1], window, 1)
+  redis.call('HDEL', keys[1], window - 2)
+  redis.call('PEXPIRE', keys[1], 2 * kw)
+  for i = 2, #keys do
+    local oldest = redis.call('LINDEX', keys[i], ua - 1)
+    if oldest and tonumber(oldest) > now - uw then
+      return {0, i - 1, 0, tonumber(oldest) + uw - now}
+    end
+    redis.call('LPUSH', keys[i], now)
+    redis.call('LTRIM', keys[i], 0, ua - 1)
+    redis.call('PEXPIRE', keys[i], uw)
+  end
+  return nil
 end
-return {1}
 """
+# KEYS: the principal's counters, then each user's window; ARGV: the key's amount and
+# window (ms), the users' amount and window (ms). Returns {1} when admitted, else admit's.
+_ADMIT = ("if redis.replicate_commands then redis.replicate_commands() end\n" + ADMIT_LUA + """
+return admit(KEYS, tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
+             tonumber(ARGV[4])) or {1}
+""")
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,16 @@ class Verdict:
                     (b"ratelimit-reset", str(self.reset_seconds).encode()),
                     (b"retry-after", str(self.reset_seconds).encode())]
         return out
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One request's limits for another script to check (:meth:`RateLimiter.fold`)."""
+
+    limiter: RateLimiter
+    keys: list[str]
+    args: list[int]
+    limits: tuple[str, str, str, tuple[str, ...]]  # key limit, subject, user limit, users
 
 
 class RateLimiter:
@@ -162,6 +177,31 @@ class RateLimiter:
                 self._breaker.failed()
         return self._admit_each(key_limit, subject, user_limit, users)
 
+    def fold(self, key_limit: str, subject: str, user_limit: str,
+             users: Sequence[str]) -> Fold | None:
+        """:meth:`admit`'s check as keys and arguments for another script on the same Redis
+        to run first (:data:`ADMIT_LUA`), so that a request's limits share the round trip
+        of its cache lookup; None when they cannot (a cluster, or the store failing: then
+        call :meth:`admit`). Report the outcome with :meth:`folded`."""
+        if self._script is None or not self._breaker.allow():
+            return None
+        key, user = self.item(key_limit), self.item(user_limit)
+        return Fold(self, [f"{PREFIX}key:{subject}", *(f"{PREFIX}user:{u}" for u in users)],
+                    [key.amount, key.get_expiry() * 1000, user.amount, user.get_expiry() * 1000],
+                    (key_limit, subject, user_limit, tuple(users)))
+
+    def folded(self, fold: Fold, refusal: Sequence | None, failure: Exception | None = None
+               ) -> Verdict:
+        """The verdict of a folded check: ``refusal`` the admit function's reply (None when
+        admitted), or ``failure`` when the script did not run (then counted in process)."""
+        if failure is not None:
+            logger.warning("rate limit store unavailable, limiting in process: %s", failure)
+            self._breaker.failed()
+            return self._admit_each(*fold.limits)
+        self._breaker.succeeded()
+        return self._verdict(fold.limits[0], fold.limits[2], len(fold.limits[3]),
+                             refusal or [1])
+
     def _admit_shared(self, key_limit: str, subject: str, user_limit: str,
                       users: Sequence[str]) -> Verdict:
         key, user = self.item(key_limit), self.item(user_limit)
@@ -169,8 +209,13 @@ class RateLimiter:
         reply = self._script(
             keys=[f"{PREFIX}key:{subject}", *(f"{PREFIX}user:{u}" for u in users)],
             args=[key.amount, key.get_expiry() * 1000, user.amount, user.get_expiry() * 1000])
+        return self._verdict(key_limit, user_limit, len(users), reply)
+
+    def _verdict(self, key_limit: str, user_limit: str, n_users: int, reply: Sequence
+                 ) -> Verdict:
+        key, user = self.item(key_limit), self.item(user_limit)
         if reply[0]:
-            return Verdict(True, (user if len(users) == 1 else key).amount, -1, -1)
+            return Verdict(True, (user if n_users == 1 else key).amount, -1, -1)
         refused = user if reply[1] else key
         return Verdict(False, refused.amount, int(reply[2]), max(1, -(-int(reply[3]) // 1000)))
 

@@ -10,7 +10,8 @@ import dataclasses
 import json
 import logging
 import time
-from typing import Annotated
+from functools import lru_cache
+from typing import Annotated, Any, NamedTuple
 
 import bentoml
 from fastapi import Body, FastAPI, HTTPException, Query
@@ -29,13 +30,14 @@ from recsys.platform.settings import get_settings
 from serving import engine as request_path
 from serving.access import AccessMiddleware, get_access, secure_openapi
 from serving.breaker import Breaker
-from serving.cache import ResponseCache
+from serving.cache import Lookup, ResponseCache
 from serving.config import get_serving_settings
 from serving.endpoint_labels import label_endpoints_by_route
 from serving.engine import Engine
 from serving.experiment_api import get_store
 from serving.experiment_api import router as experiments_router
 from serving.experiments import ExperimentTable, assign
+from serving.fast_recs import FastRecs
 from serving.gc_pauses import freeze_heap, install_timeout_fix
 from serving.impressions import ImpressionRecorder, new_rec_id
 from serving.intake import EventIntake
@@ -43,6 +45,7 @@ from serving.metrics import CACHE, EXPERIMENT_REQUESTS, REQUEST_SECONDS, stage
 from serving.model_store import ModelHolder
 from serving.native_threads import limit_loaded_pools
 from serving.pages import mount_pages
+from serving.rate_limits import Fold
 from serving.registry_view import UnknownModelVersionError, get_version, list_versions
 from serving.retrain import DagsterUnavailableError, RetrainRunningError, launch_retrain
 from serving.schemas import (
@@ -74,6 +77,27 @@ async def _current_service() -> object:
 app.dependency_overrides[bentoml.get_current_service] = _current_service
 app.include_router(experiments_router)  # before /api/v1/recs/{user_id}, which would match
 install_timeout_fix()
+
+
+class Prepared(NamedTuple):
+    """A request looked up (:meth:`RecommendationService.look_up`): when it started
+    (``perf_counter``), its engine and routed query, its cache variant and what Redis said."""
+
+    start: float
+    engine: Engine
+    query: request_path.Query
+    key: str
+    found: Lookup
+
+
+@lru_cache(maxsize=8)
+def _outcome_series(result: str) -> Any:
+    return CACHE.labels(result=result)
+
+
+@lru_cache(maxsize=8)
+def _latency_series(outcome: str) -> Any:
+    return REQUEST_SECONDS.labels(outcome=outcome)
 
 
 class BadInputAs422:
@@ -126,26 +150,43 @@ class RecommendationService:
         # Impressions take the events' path (the log, or the shared stream), off the request's.
         self.impressions = (ImpressionRecorder(self.intake.accept_impressions)
                             if self.serving.impressions else None)
+        self._shared_readers: dict[int, tuple[EntityFeatureReader, bool]] = {}
         self.models.start()
         freeze_heap()
 
-    def answer(self, query: request_path.Query) -> bytes:
-        """The JSON body for ``query``: from the cache, else computed (and then cached)."""
+    def look_up(self, query: request_path.Query, limits: Fold | None = None) -> Prepared:
+        """Route ``query`` to its engine and look it up: the cached body, or on a miss the
+        user's online features, with the request's rate limits (``limits``, left unchecked
+        by :class:`AccessMiddleware`) checked first, all in one round trip to Redis."""
         start = time.perf_counter()
         engine, query = self.engine_for(query)
         key = query.cache_key(engine.model_version)
         # the user's features come in the cache lookup's round trip when Redis is shared
         reader = engine.user_reader
-        along = reader.hash_read(query.user_id) if reader.shares_server(self.cache.client) else None
-        with stage("lookup", {}):  # the cache, with the user's features on a miss
-            body, generation, features = self.cache.get_along(query.user_id, key, along)
-        if body is not None:
-            CACHE.labels(result="hit").inc()
+        along = reader.hash_read(query.user_id) if self._shares(reader) else None
+        with stage("lookup", {}):  # the limits, the cache, the user's features on a miss
+            found = self.cache.lookup(query.user_id, key, along, limits)
+        return Prepared(start, engine, query, key, found)
+
+    def _shares(self, reader: EntityFeatureReader) -> bool:
+        shared = self._shared_readers.get(id(reader))
+        if shared is None or shared[0] is not reader:
+            shared = self._shared_readers[id(reader)] = (
+                reader, reader.shares_server(self.cache.client))
+        return shared[1]
+
+    def answer(self, query: request_path.Query, prepared: Prepared | None = None) -> bytes:
+        """The JSON body for ``query``: from the cache, else computed (and then cached);
+        ``prepared`` is its :meth:`look_up` when done already."""
+        start, engine, query, key, found = prepared or self.look_up(query)
+        if found.body is not None:
+            body = found.body
+            _outcome_series("hit").inc()
             outcome = "cached"
         else:
-            CACHE.labels(result="miss").inc()
+            _outcome_series("miss").inc()
             try:
-                response = engine.recommend(query, features=features)
+                response = engine.recommend(query, features=found.features)
             except Exception:  # an error counts against its variant's error-rate guardrail
                 self.record_error(query, start)
                 raise
@@ -153,10 +194,10 @@ class RecommendationService:
                 body = response.model_dump_json(
                     exclude={"cached", "latency_ms", "rec_id"}).encode()
             if not response.fallback:
-                self.cache.put(query.user_id, key, generation, body)
+                self.cache.put(query.user_id, key, found.gen, body)
             outcome = "fallback" if response.fallback else "ranked"
         elapsed = time.perf_counter() - start
-        REQUEST_SECONDS.labels(outcome=outcome).observe(elapsed)
+        _latency_series(outcome).observe(elapsed)
         rec_id = new_rec_id()
         if self.impressions is not None:
             self.impressions.record(rec_id, time.time(), body, elapsed * 1000)
@@ -310,7 +351,8 @@ class RecommendationService:
 
 
 RecommendationService.add_asgi_middleware(BadInputAs422)
-RecommendationService.add_asgi_middleware(AccessMiddleware)
+RecommendationService.add_asgi_middleware(AccessMiddleware, fold=True)
+RecommendationService.add_asgi_middleware(FastRecs)  # checks the limits AccessMiddleware folds
 label_endpoints_by_route(app)
 mount_pages(app, RecommendationService)
 secure_openapi(app)

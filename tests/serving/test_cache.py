@@ -129,3 +129,47 @@ def test_the_write_behind_queue_is_bounded_and_drops_the_oldest(redis_url: str) 
         cache.put(f"u{i}", "v1", b"1", b"x")
     assert CACHE_WRITES_DROPPED._value.get() - before >= 6
     assert len(cache._pending) <= 5
+
+
+def test_lookup_checks_the_rate_limits_first_in_the_same_script(redis_url: str) -> None:
+    import redis
+
+    from serving.rate_limits import RateLimiter
+
+    limiter, cache = RateLimiter(redis_url), ResponseCache(redis_url, ttl=30, breaker=Breaker())
+    user, key = f"cache-{uuid.uuid4().hex}", f"key-{uuid.uuid4().hex}"
+    other = f"features-{user}".encode()
+    redis.Redis.from_url(redis_url).hset(other, mapping={b"f1": b"a"})
+    read = (other, [b"f1", b"f2"])
+    found = [cache.lookup(user, "v1", read, limiter.fold("100/minute", key, "3/minute", [user]))
+             for _ in range(4)]
+    assert [f.verdict.allowed for f in found] == [True, True, True, False]
+    assert found[0][:3] == (None, b"0", [b"a", None]) and found[0].verdict.limit == 3
+    refused = found[3]
+    assert refused[:3] == (None, b"", None)  # a refused request reads nothing
+    assert refused.verdict.remaining == 0 and 1 <= refused.verdict.reset_seconds <= 60
+    # the same window as the limiter's own script: the user is still over the limit there
+    assert not limiter.admit("100/minute", f"{key}-2", "3/minute", [user]).allowed
+    cache.put(user, "v1", b"0", b'{"items":[]}')
+    hit = cache.lookup(user, "v1", read, limiter.fold("100/minute", key, "9/minute", [user]))
+    assert hit[:3] == (b'{"items":[]}', b"0", None) and hit.verdict.allowed
+    assert cache.lookup(user, "v1", read).verdict is None  # no limits asked
+    off = ResponseCache(redis_url, ttl=0, breaker=Breaker())  # the cache off: features only
+    assert off.lookup(user, "v1", read)[:3] == (None, b"", [b"a", None])
+
+
+def test_lookup_without_redis_limits_in_process() -> None:
+    from serving.rate_limits import RateLimiter
+
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    cache, limiter = ResponseCache(url, ttl=30, breaker=Breaker(60)), RateLimiter(url)
+    verdicts = []
+    for _ in range(3):
+        fold = limiter.fold("100/minute", "k", "2/minute", ["u1"])
+        limits = fold if fold is not None else None
+        found = cache.lookup("u1", "v1", (b"k", [b"f"]), limits)
+        verdict = found.verdict if limits is not None else limiter.admit(
+            "100/minute", "k", "2/minute", ["u1"])
+        verdicts.append(verdict.allowed)
+    assert verdicts == [True, True, False]
+    assert cache.breaker.is_open
