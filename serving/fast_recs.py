@@ -81,10 +81,16 @@ class FastRecs:
         verdict = prepared.found.verdict
         if verdict is not None and not verdict.allowed:
             return await refuse_over_limit(send, verdict)
-        if prepared.found.body is not None:  # a cache hit: no thread needed
-            body = service.answer(query, prepared)
-        else:
-            body = await to_thread.run_sync(service.answer, query, prepared)
+        try:
+            if prepared.found.body is not None:  # a cache hit: no thread needed
+                body = service.answer(query, prepared)
+            else:
+                body = await to_thread.run_sync(service.answer, query, prepared)
+        except Exception:  # as the route's ServerErrorMiddleware: a 500, then the error
+            await send({"type": "http.response.start", "status": 500,
+                        "headers": [(b"content-type", b"text/plain; charset=utf-8")]})
+            await send({"type": "http.response.body", "body": b"Internal Server Error"})
+            raise
         headers = [(b"content-type", b"application/json"),
                    (b"content-length", b"%d" % len(body))]
         if verdict is not None:
