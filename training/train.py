@@ -184,6 +184,12 @@ class RankerLists:
         groups = pd.Series(lists).groupby(lists, sort=False).size().to_numpy()
         return self.X[mask], self.relevance[mask], groups
 
+    def subset(self, mask: np.ndarray) -> RankerLists:
+        """The lists of the rows in ``mask`` (whole users only)."""
+        return RankerLists(X=self.X[mask], relevance=self.relevance[mask],
+                           users=self.users[mask], stats=self.stats,
+                           lists=None if self.lists is None else self.lists[mask])
+
 
 def ranker_lists(
     candidates: UnionCandidates, label_interactions: pd.DataFrame, store: FeatureStore,
@@ -233,15 +239,20 @@ def fit_ranker(lists: RankerLists, params: RankerParams) -> Ranker:
     ``params.valid_fraction`` of the users (at least one, drawn with ``params.seed``) are
     kept aside when there are more than ten; with fewer, all rounds are trained.
     """
-    kept = pd.unique(lists.users)
-    valid_users: set[str] = set()
-    if len(kept) > 10:
-        rng = np.random.default_rng(params.seed)
-        n_valid = max(1, int(len(kept) * params.valid_fraction))
-        valid_users = set(rng.choice(kept, n_valid, replace=False).tolist())
-    is_valid = np.isin(lists.users, list(valid_users))
-    valid = lists.part(is_valid) if valid_users else None
+    is_valid = held_out(lists, params)
+    valid = lists.part(is_valid) if is_valid.any() else None
     return Ranker(params).fit(*lists.part(~is_valid), valid=valid)
+
+
+def held_out(lists: RankerLists, params: RankerParams) -> np.ndarray:
+    """Rows of the users :func:`fit_ranker` keeps aside to stop on: ``params.valid_fraction``
+    of them (at least one, drawn with ``params.seed``) when there are more than ten."""
+    kept = pd.unique(lists.users)
+    if len(kept) <= 10:
+        return np.zeros(len(lists.users), dtype=bool)
+    rng = np.random.default_rng(params.seed)
+    n_valid = max(1, int(len(kept) * params.valid_fraction))
+    return np.isin(lists.users, rng.choice(kept, n_valid, replace=False))
 
 
 def ranker_params(ranker: Ranker) -> dict[str, object]:
@@ -272,18 +283,27 @@ def base_candidates(data: TrainingData) -> UnionCandidates:
 def fit_label_ranker(data: TrainingData, base: UnionCandidates,
                      store: FeatureStore) -> TrainedRanker:
     """The second stage learned from ``base``'s lists of the label window's users, with
-    features as the online store held them at ``label_start``, chosen as the evaluation
-    chooses it (:func:`training.tuning.choose_ranker`: the ranker, or the best fixed order
-    of the generators; the returned ranker carries the choice). The stats add
-    ``order_ndcg.<option>``, each option's NDCG@10 on the lists."""
-    from training.tuning import choose_ranker  # tuning imports this module's RankerLists
+    features as the online store held them at ``label_start``: the ranker of the config's
+    settings (:func:`fit_ranker`), or the best fixed order of the generators, chosen by the
+    evaluation's rule (:func:`training.tuning.ranker_or_generator`) on the lists of the users
+    the ranker stopped on; the returned ranker carries the choice. The evaluation tunes its
+    ranker over a grid first (:func:`training.tuning.choose_ranker`); a pipeline run keeps
+    the config's settings and one fit. The stats add ``order_ndcg.<option>``, each option's
+    NDCG@10 on those lists."""
+    from training.tuning import Trial, list_ndcg, ranker_or_generator  # tuning imports this module
 
     windows = data.windows
     lists = ranker_lists(
         base, between(data.interactions, windows.label_start, windows.holdout_start), store,
         windows.label_start, data.config, Recommender(base, None, data.catalog).item_vectors(),
     )
-    ranker, scores, _ = choose_ranker(lists, data.config.ranker)
+    ranker = fit_ranker(lists, data.config.ranker)
+    is_valid = held_out(lists, data.config.ranker)
+    scores: dict[str, float] = {}
+    if is_valid.any():
+        valid = lists.subset(is_valid)
+        alone = Trial("ranker", {}, list_ndcg(valid, ranker.predict(valid.X)), 0.0)
+        ranker, scores = ranker_or_generator(valid, ranker, [alone])
     logger.info("ranker_model order: %s %s", ranker.order, ranker.base)
     return TrainedRanker(ranker, {**lists.stats,
                                   **{f"order_ndcg.{k}": float(v) for k, v in scores.items()}})
