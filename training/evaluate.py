@@ -24,9 +24,8 @@ and are deleted at the end.
 (the table, mean ± std over seeds, and the NDCG@k / precision@k plot inline), ``PATH.png``
 the plot alone (:mod:`training.report`). Progress goes to stderr: a tqdm bar on a terminal,
 one line per seed step otherwise (:mod:`training.progress`). ``--jobs N`` evaluates N seeds at
-once, each in its own process (by default as many as there are seeds and cores): the seeds are
-independent, so the report is the same as one at a time, and each process prints its own
-seed's steps.
+once, each in its own process (by default one at a time): the seeds are independent, so the
+report is the same either way, and each process prints its own seed's steps.
 """
 
 from __future__ import annotations
@@ -35,7 +34,6 @@ import argparse
 import json
 import logging
 import multiprocessing
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -254,11 +252,6 @@ def _seeds_in_processes(events: pd.DataFrame, items: pd.DataFrame, protocol: str
         return [future.result() for future in futures]
 
 
-def default_jobs(seeds: int) -> int:
-    """Seeds at once by default: one per core, at most one per seed."""
-    return max(1, min(seeds, os.cpu_count() or 1))
-
-
 def _round(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: _round(item) for key, item in value.items()}
@@ -291,9 +284,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--first-seed", type=int, default=42)
     parser.add_argument("--threads", type=int, default=1,
                         help="threads of ALS, LightGBM and BLAS (default 1)")
-    parser.add_argument("--jobs", type=int, default=None, metavar="N",
-                        help="seeds evaluated at once, each in its own process (default: one "
-                        "per core, at most one per seed)")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="seeds evaluated at once, each in its own process (default 1: "
+                        "two vCPUs are often one core's two hyperthreads)")
     parser.add_argument("--explore-slots", type=int, default=None, metavar="N",
                         help="places per list for new items in the pipeline (default: 1 "
                         "under cold, 0 otherwise)")
@@ -302,7 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="also write a report: PATH.html (table and plot) or PATH.png (plot)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     args = parser.parse_args(argv)
-    jobs = default_jobs(args.seeds) if args.jobs is None else args.jobs
+    jobs = args.jobs
     if min(args.k, args.seeds, args.threads, jobs) < 1:
         parser.error("--k, --seeds, --threads and --jobs must be positive")
     if args.explore_slots is not None and args.explore_slots < 0:
