@@ -11,7 +11,7 @@ of plain ASCII ids, as every producer of this package writes them) costs numpy o
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import timedelta
 from typing import Any
 
@@ -44,13 +44,9 @@ _NS_PER_US = 1_000
 
 
 @dataclass(frozen=True)
-class CheckedColumns:
-    """The event columns of the rows proven valid (``ok``), in their output form.
+class EventColumns:
+    """One array per column of the validated events, in their output form."""
 
-    Values at rows where ``ok`` is False are placeholders, to be filled from the model.
-    """
-
-    ok: np.ndarray
     event_id: np.ndarray
     user_id: np.ndarray
     item_id: np.ndarray
@@ -61,6 +57,21 @@ class CheckedColumns:
     rec_id: np.ndarray
     position: np.ndarray
     position_missing: np.ndarray
+
+    def copy(self) -> EventColumns:
+        """A copy whose arrays can be written without touching these."""
+        return EventColumns(*(np.array(getattr(self, f.name)) for f in fields(self)))
+
+
+@dataclass(frozen=True)
+class CheckedColumns:
+    """The event columns (``values``) and the rows proven valid (``ok``).
+
+    Values at rows where ``ok`` is False are placeholders, to be filled from the model.
+    """
+
+    ok: np.ndarray
+    values: EventColumns
 
 
 def check_columns(raw: pd.DataFrame) -> CheckedColumns:
@@ -82,8 +93,8 @@ def check_columns(raw: pd.DataFrame) -> CheckedColumns:
         np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool), np.ones(n, dtype=bool))
     for part in (ok_user, ok_item, ok_rec, ok_type, ok_value, ok_time, ok_context, ok_position):
         ok &= part
-    return CheckedColumns(ok, event_id, user_id, item_id, event_type, value, micros, context,
-                          rec_id, position, missing)
+    return CheckedColumns(ok, EventColumns(event_id, user_id, item_id, event_type, value, micros,
+                                           context, rec_id, position, missing))
 
 
 def _strings(values: np.ndarray) -> tuple[pa.StringArray, np.ndarray]:

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from pydantic import TypeAdapter, ValidationError
 
-from recsys.events.column_checks import CheckedColumns, check_columns
+from recsys.events.column_checks import EventColumns, check_columns
 from recsys.events.schema import EVENT_COLUMNS, EVENT_DTYPES, Event, context_to_json, empty_frame
 
 logger = logging.getLogger(__name__)
@@ -88,7 +88,8 @@ def validate_events(raw: pd.DataFrame, known_ids: set[str] | None = None) -> Val
         )
     n = len(raw)
     checked = check_columns(raw)
-    columns = _OutputColumns.of(checked)
+    # every row's output values: the checked columns', then the model's where it decided
+    columns = checked.values.copy()
     # The rows the columns could not prove valid, through the model one by one: its own
     # reasons for the bad ones, its normalised values for the good ones.
     reasons = np.full(n, None, dtype=object)
@@ -100,7 +101,7 @@ def validate_events(raw: pd.DataFrame, known_ids: set[str] | None = None) -> Val
             if isinstance(outcome, str):
                 reasons[position] = outcome
             else:
-                columns.put(position, *outcome)
+                _put(columns, position, *outcome)
                 passed[position] = True
     # An event_id counts once: its first valid row wins, unless accepted on another day.
     ids = pd.Series(columns.event_id)
@@ -118,7 +119,7 @@ def validate_events(raw: pd.DataFrame, known_ids: set[str] | None = None) -> Val
     if len(rejected):
         logger.warning("quarantined %d of %d event rows", len(rejected), n)
     earlier.update(columns.event_id[accepted].tolist())
-    valid = columns.frame(accepted) if accepted.any() else empty_frame(EVENT_DTYPES)
+    valid = _frame(columns, accepted) if accepted.any() else empty_frame(EVENT_DTYPES)
     return ValidationResult(valid=valid, quarantined=quarantined)
 
 
@@ -142,57 +143,37 @@ def _through_model(chunk: pd.DataFrame) -> list[str | tuple[Event, str]]:
     return outcomes
 
 
-@dataclass(frozen=True)
-class _OutputColumns:
-    """Every row's output values: the checked columns', then the model's where it decided."""
+def _put(columns: EventColumns, row: int, event: Event, context: str) -> None:
+    """Row ``row``'s values from its validated event."""
+    columns.event_id[row], columns.user_id[row] = event.event_id, event.user_id
+    columns.item_id[row], columns.event_type[row] = event.item_id, event.event_type.value
+    columns.value[row] = np.nan if event.value is None else event.value
+    # The model has normalised every timestamp to UTC.
+    columns.micros[row] = (event.timestamp - _EPOCH) // _ONE_MICROSECOND
+    columns.context[row], columns.rec_id[row] = context, event.rec_id
+    columns.position_missing[row] = event.position is None
+    columns.position[row] = 0 if event.position is None else event.position
 
-    event_id: np.ndarray
-    user_id: np.ndarray
-    item_id: np.ndarray
-    event_type: np.ndarray
-    value: np.ndarray
-    micros: np.ndarray
-    context: np.ndarray
-    rec_id: np.ndarray
-    position: np.ndarray
-    position_missing: np.ndarray
 
-    @classmethod
-    def of(cls, checked: CheckedColumns) -> _OutputColumns:
-        return cls(*(np.array(getattr(checked, name)) for name in (
-            "event_id", "user_id", "item_id", "event_type", "value", "micros", "context",
-            "rec_id", "position", "position_missing")))
-
-    def put(self, row: int, event: Event, context: str) -> None:
-        """Row ``row``'s values from its validated event."""
-        self.event_id[row], self.user_id[row] = event.event_id, event.user_id
-        self.item_id[row], self.event_type[row] = event.item_id, event.event_type.value
-        self.value[row] = np.nan if event.value is None else event.value
-        # The model has normalised every timestamp to UTC.
-        self.micros[row] = (event.timestamp - _EPOCH) // _ONE_MICROSECOND
-        self.context[row], self.rec_id[row] = context, event.rec_id
-        self.position_missing[row] = event.position is None
-        self.position[row] = 0 if event.position is None else event.position
-
-    def frame(self, rows: np.ndarray) -> pd.DataFrame:
-        """The :data:`~recsys.events.schema.EVENT_COLUMNS` frame of the rows selected."""
-        position = pd.arrays.IntegerArray(self.position[rows], self.position_missing[rows])
-        return pd.DataFrame(
-            {
-                "event_id": self.event_id[rows],
-                "user_id": self.user_id[rows],
-                "item_id": self.item_id[rows],
-                "event_type": self.event_type[rows],
-                "value": self.value[rows],
-                # Integer microseconds avoid pandas' slow object path for aware datetimes.
-                "timestamp": pd.to_datetime(self.micros[rows], unit="us",
-                                            utc=True).as_unit("ns"),
-                "context": self.context[rows],
-                "rec_id": self.rec_id[rows],
-                "position": position,
-            },
-            columns=EVENT_COLUMNS,
-        )
+def _frame(columns: EventColumns, rows: np.ndarray) -> pd.DataFrame:
+    """The :data:`~recsys.events.schema.EVENT_COLUMNS` frame of the rows selected."""
+    position = pd.arrays.IntegerArray(columns.position[rows], columns.position_missing[rows])
+    return pd.DataFrame(
+        {
+            "event_id": columns.event_id[rows],
+            "user_id": columns.user_id[rows],
+            "item_id": columns.item_id[rows],
+            "event_type": columns.event_type[rows],
+            "value": columns.value[rows],
+            # Integer microseconds avoid pandas' slow object path for aware datetimes.
+            "timestamp": pd.to_datetime(columns.micros[rows], unit="us",
+                                        utc=True).as_unit("ns"),
+            "context": columns.context[rows],
+            "rec_id": columns.rec_id[rows],
+            "position": position,
+        },
+        columns=EVENT_COLUMNS,
+    )
 
 
 def events_to_frame(events: Iterable[Event]) -> pd.DataFrame:
