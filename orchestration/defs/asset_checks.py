@@ -7,7 +7,7 @@ import warnings
 from datetime import timedelta
 
 import dagster as dg
-import pandas as pd
+import pyarrow.parquet as pq
 
 from orchestration.defs.assets.deployment import registered_model
 from orchestration.defs.assets.features import (
@@ -86,10 +86,12 @@ def training_window_drift(storage: PlatformStorage) -> dg.AssetCheckResult:
 @dg.asset_check(asset=validated_events,
                 description="At most 5% of the raw events were quarantined.")
 def quarantine_share(storage: PlatformStorage) -> dg.AssetCheckResult:
-    quarantined = sum(
-        len(pd.read_parquet(path)) for path in storage.quarantine_dir().glob("date=*.parquet")
-    )
-    valid = len(read_validated_events(storage))
+    # Row counts from the Parquet footers: reading (and sorting) the 6.29M validated rows of
+    # the 1M-user world only to count them took this check 115 s.
+    quarantined = sum(pq.ParquetFile(path).metadata.num_rows
+                      for path in storage.quarantine_dir().glob("date=*.parquet"))
+    valid = sum(pq.ParquetFile(path).metadata.num_rows
+                for path in storage.table_dir("validated_events").glob("date=*/*.parquet"))
     share = quarantined / max(valid + quarantined, 1)
     return dg.AssetCheckResult(
         passed=share <= MAX_QUARANTINE_SHARE,

@@ -16,6 +16,10 @@ from recsys.platform.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
+#: The event columns the ``validated_events`` suite reads.
+_SUITE_COLUMNS = ("event_id", "user_id", "item_id", "event_type", "value", "timestamp",
+                  "position")
+
 # GX phones home unless told otherwise; this platform runs without internet.
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
@@ -81,7 +85,9 @@ def validate_events_frame(events: pd.DataFrame,
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    frame = events.copy()
+    # Only the columns the suite reads: GX copies its batch for every row condition and
+    # metric, and the free-text ones (context, rec_id) were most of those bytes.
+    frame = events[[c for c in _SUITE_COLUMNS if c in events]].copy()
     now = pd.Timestamp.now(tz="UTC")
     frame["timestamp_lag_s"] = (now - frame["timestamp"]).dt.total_seconds()
     if "position" not in frame:

@@ -56,3 +56,23 @@ def test_an_event_retried_on_another_day_is_validated_once(tmp_path) -> None:
     assert sorted(valid["event_id"]) == ["once", "other"]
     quarantined = pd.read_parquet(storage.quarantine_dir() / "date=2026-11-01.parquet")
     assert quarantined["reason"].tolist() == ["duplicate event_id (accepted on another day)"]
+
+
+def test_the_quarantine_share_counts_the_rows_of_both_tables(tmp_path) -> None:
+    from orchestration.defs.asset_checks import quarantine_share
+    from orchestration.defs.assets.ingestion import raw_events, validated_events
+
+    storage = PlatformStorage(data_dir=str(tmp_path / "data"))
+    frame = pd.DataFrame({
+        "event_id": ["a", "b", "c", "d"], "user_id": ["u1", "u2", "u3", "u4"],
+        "item_id": "i1", "event_type": ["view", "view", "view", "rate"],
+        "value": [float("nan"), float("nan"), float("nan"), 9.0],  # a rating above 5
+        "timestamp": pd.to_datetime(["2026-11-01T10:00Z"] * 4, utc=True), "context": "{}",
+    })
+    EventLog(storage.settings.event_log_dir).append(frame)
+    result = dg.materialize([raw_events, validated_events, quarantine_share],
+                            partition_key="2026-11-01", resources={"storage": storage})
+    [check] = result.get_asset_check_evaluations()
+    metadata = {key: value.value for key, value in check.metadata.items()}
+    assert metadata == {"quarantined": 1, "valid": 3, "share": 0.25}
+    assert not check.passed
