@@ -2,6 +2,7 @@
 
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -18,11 +19,17 @@ from recsys.features.tables import build_item_table, build_user_tables
 _LAST_READ: dict[str, tuple[tuple, pd.DataFrame]] = {}
 
 
-def read_validated_events(storage: PlatformStorage) -> pd.DataFrame:
-    """Every validated partition, as one frame ordered by time."""
+def validated_events_version(storage: PlatformStorage) -> tuple[Path, tuple]:
+    """The validated events' folder and its version: its files and their modification times."""
     folder = storage.table_dir("validated_events")
     files = sorted(folder.glob("date=*/*.parquet"))  # every file the folder read includes
-    key = tuple((str(path), path.stat().st_mtime_ns) for path in files)
+    return folder, tuple((str(path), path.stat().st_mtime_ns) for path in files)
+
+
+def read_validated_events(storage: PlatformStorage) -> pd.DataFrame:
+    """Every validated partition, as one frame ordered by time."""
+    folder, key = validated_events_version(storage)
+    files = bool(key)
     cached = _LAST_READ.get(str(folder))
     if cached is not None and cached[0] == key:
         return cached[1].copy()
