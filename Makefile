@@ -35,13 +35,15 @@ stop: ## Stop the demo service and the embedded Valkey server
 
 MULTINODE := cluster or replica or stream or balancer
 
-# Five pytest sessions, so that the unit tests, the integration tests, the tests that kill
+# Five pytest sessions, so that the unit tests, the integration tests (those marked so
+# outside tests/integration too, such as the dashboards' live check, which reuses the
+# champion the integration session trains instead of training its own), the tests that kill
 # servers (cluster primaries, replicas, stream consumers), the simulated experiments and the
 # browser tests each start from fresh state (MLflow and the service keep process-wide state).
 test: setup ## All tests (unit and integration against real Redis/Feast/MLflow/Dagster/HTTP)
 	$(VENV)/bin/python -m pytest tests -q --ignore=tests/browser --ignore=tests/integration \
-		-k "not ($(MULTINODE))"
-	$(VENV)/bin/python -m pytest tests/integration -q \
+		-m "not integration" -k "not ($(MULTINODE))"
+	$(VENV)/bin/python -m pytest tests -q -m integration --ignore=tests/browser \
 		--ignore=tests/integration/test_simulation.py -k "not ($(MULTINODE))"
 	$(VENV)/bin/python -m pytest tests -q -k "$(MULTINODE)"
 	$(VENV)/bin/python -m pytest tests/integration/test_simulation.py -q
