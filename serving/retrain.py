@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 
 import requests
-from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
-from gql.transport.exceptions import TransportError
 
 from serving.config import ServingSettings
 
@@ -53,6 +51,11 @@ def launch_retrain(settings: ServingSettings) -> str:
     """Submit ``settings.retrain_job`` and return the Dagster run id; raises
     :class:`RetrainRunningError` while a run of it is queued or running (one at a time:
     two runs would race to promote)."""
+    # Imported here: Dagster's client pulls in most of Dagster (about 1.5 s of CPU at each
+    # worker's start) for a call an operator makes now and then.
+    from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
+    from gql.transport.exceptions import TransportError
+
     where = f"{settings.dagster_host}:{settings.dagster_port}"
     running = active_retrain(settings)
     if running is not None:
