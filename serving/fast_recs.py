@@ -5,8 +5,12 @@
 it itself: the user id and the limit checked as the route's validation would accept them,
 then :meth:`serving.service.RecommendationService.look_up` (the request's rate limits, which
 the access middleware leaves to it, the cached body and the user's features in one round
-trip to Redis) and :meth:`~serving.service.RecommendationService.answer`: a cache hit on the
-event loop, a ranked request in the thread pool as the route's would be. Any other request
+trip to Redis) and :meth:`~serving.service.RecommendationService.answer` on the event loop:
+a cache hit, and a miss whose features came with the lookup, since ranking is then pure CPU
+(numpy and the compiled ranker; the cache put and the impression are queued for background
+threads), so a hop to the thread pool and back would only add its hand-overs under the GIL.
+A miss without its features (the engine reads them from Redis itself) goes to the thread
+pool as the route's would. Any other request
 (other parameters, an id that needs normalizing, another route) goes on to the FastAPI route
 unchanged, its limits checked first. Measured in process (``benchmarks/serving_cpu.py``) a
 cache hit costs a fraction of the CPU the route takes to validate its eight parameters,
@@ -82,9 +86,10 @@ class FastRecs:
         if verdict is not None and not verdict.allowed:
             return await refuse_over_limit(send, verdict)
         try:
-            if prepared.found.body is not None:  # a cache hit: no thread needed
+            if prepared.found.body is not None or prepared.found.features is not None:
+                # a cache hit, or a miss with the user's features read: no I/O left
                 body = service.answer(query, prepared)
-            else:
+            else:  # the engine reads the features itself (Redis not shared, or failed)
                 body = await to_thread.run_sync(service.answer, query, prepared)
         except Exception:  # as the route's ServerErrorMiddleware: a 500, then the error
             await send({"type": "http.response.start", "status": 500,
