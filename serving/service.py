@@ -118,8 +118,16 @@ class BadInputAs422:
         return await self.app(scope, receive, send_422)
 
 
+# BentoML's OpenTelemetry middleware opens a span for every request; its sample rate is 0
+# unless configured, so none is recorded, yet building them cost the plain list request
+# (serving/fast_recs.py) about a sixth of its framework CPU (py-spy, README Benchmarks).
+# That request is left out of tracing; every other route keeps its spans.
+PLAIN_RECS_URL = r"/api/v1/recs/(?!models|experiments|train)[^/?]+(\?limit=\d{1,3})?$"
+
+
 @bentoml.service(name="recommendations", traffic={"timeout": 30},
-                 workers=get_serving_settings().workers)
+                 workers=get_serving_settings().workers,
+                 tracing={"excluded_urls": [PLAIN_RECS_URL]})
 @bentoml.asgi_app(app, path="/")
 class RecommendationService:
     """Personalized recommendations from the MLflow champion and Feast's online store."""
