@@ -6,7 +6,10 @@ created with ``python -m serving.keys``) acts for any user; an end-user token (a
 ``sub`` is the user id) acts only for that user. Keys are stored as SHA-256 digests of their
 random secret (never the secret itself) in a JSON file that the service re-reads when it
 changes, so a revocation takes effect without a restart. Tokens are checked with PyJWT
-against the algorithms, key, audience and issuer the configuration fixes.
+against the algorithms, key, audience and issuer the configuration fixes. A credential once
+verified is trusted for :data:`VERIFIED_SECONDS` (a token never past its ``exp``): a
+revocation takes effect within that second in every worker, and the request path skips the
+key file's ``stat``, the digest and the JWT's decoding and signature check on repeat callers.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import logging
 import os
 import secrets
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -29,6 +33,10 @@ import jwt
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "rk_"
+#: How long a verified credential is trusted without being checked again (seconds).
+VERIFIED_SECONDS = 1.0
+#: Distinct credentials kept verified at once (the table is emptied when it is full).
+MAX_VERIFIED = 4096
 
 
 class Role(StrEnum):
@@ -201,6 +209,10 @@ class TokenVerifier:
         return self.public_key
 
     def verify(self, token: str) -> Principal:
+        return self.verify_until(token)[0]
+
+    def verify_until(self, token: str) -> tuple[Principal, float]:
+        """The caller of ``token`` and its expiry (``exp``, epoch seconds)."""
         try:
             claims = jwt.decode(
                 token, self._key(token), algorithms=self.algorithms, audience=self.audience,
@@ -217,7 +229,7 @@ class TokenVerifier:
             raise AuthError(401, "invalid_token", f"unknown role in token: {exc}") from exc
         # An admin token is an operator's, not an end user's: it may act for anyone.
         user = None if Role.ADMIN in roles else str(claims["sub"])
-        return Principal(str(claims["sub"]), roles, user, "token")
+        return Principal(str(claims["sub"]), roles, user, "token"), float(claims["exp"])
 
 
 class Authenticator:
@@ -226,6 +238,8 @@ class Authenticator:
 
     def __init__(self, keys: KeyStore, tokens: TokenVerifier, enabled: bool = True):
         self.keys, self.tokens, self.enabled = keys, tokens, enabled
+        # credential -> (its caller, the monotonic time until which it is trusted)
+        self._verified: dict[str, tuple[Principal, float]] = {}
 
     def require_credentials(self) -> None:
         """Secure by default: refuse to serve with authentication on and nothing to check."""
@@ -249,11 +263,25 @@ class Authenticator:
             raise AuthError(401, "unauthenticated",
                             "credentials required: an API key (Authorization: Bearer rk_…, or "
                             "X-API-Key) or a bearer token")
+        now = time.monotonic()
+        verified = self._verified.get(credential)
+        if verified is not None and now < verified[1]:
+            return verified[0]
+        principal, until = self._verify(credential, now)
+        if len(self._verified) >= MAX_VERIFIED:
+            self._verified.clear()
+        self._verified[credential] = (principal, until)
+        return principal
+
+    def _verify(self, credential: str, now: float) -> tuple[Principal, float]:
+        """The caller of ``credential`` and the monotonic time until which it is trusted."""
         if credential.startswith(KEY_PREFIX):
             record = self.keys.verify(credential)
             if record is None:
                 raise AuthError(401, "invalid_key", "unknown or revoked API key")
-            return Principal(f"key:{record.key_id}", frozenset({record.role}), None, "key")
+            principal = Principal(f"key:{record.key_id}", frozenset({record.role}), None, "key")
+            return principal, now + VERIFIED_SECONDS
         if not self.tokens.configured:
             raise AuthError(401, "invalid_key", "not an API key, and tokens are not accepted")
-        return self.tokens.verify(credential)
+        principal, expires = self.tokens.verify_until(credential)
+        return principal, now + min(VERIFIED_SECONDS, expires - time.time())

@@ -8,7 +8,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from serving import auth as auth_module
 from serving.auth import (
+    VERIFIED_SECONDS,
     Authenticator,
     AuthError,
     KeyStore,
@@ -59,6 +61,26 @@ def test_keys_cli_creates_lists_and_revokes(tmp_path, monkeypatch, capsys) -> No
         assert keys_cli(["revoke", "nope"]) == 1
     finally:
         get_auth_settings.cache_clear()
+
+
+def test_a_verified_credential_is_trusted_for_a_second_then_checked_again(
+        tmp_path, monkeypatch) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(auth_module.time, "monotonic", lambda: clock[0])
+    auth = authenticator(tmp_path)
+    record, key = auth.keys.create(Role.READER, "app")
+    first = auth.authenticate(f"Bearer {key}", None)
+    auth.keys.revoke(record.key_id)
+    assert auth.authenticate(f"Bearer {key}", None) == first  # within the second: trusted
+    clock[0] += VERIFIED_SECONDS
+    with pytest.raises(AuthError) as refused:
+        auth.authenticate(f"Bearer {key}", None)
+    assert refused.value.error == "invalid_key"
+    # a refusal is never remembered as verified
+    expiring = token({"sub": "u1", "exp": int(time.time()) - 1})
+    for _ in range(2):
+        with pytest.raises(AuthError):
+            auth.authenticate(f"Bearer {expiring}", None)
 
 
 def test_missing_malformed_and_unknown_credentials_are_401(tmp_path) -> None:
