@@ -187,14 +187,15 @@ class RecommendationService:
         """The JSON body for ``query``: from the cache, else computed (and then cached);
         ``prepared`` is its :meth:`look_up` when done already."""
         start, engine, query, key, found = prepared or self.look_up(query)
+        served: object  # what the impression is read from: the cached body, or the response
         if found.body is not None:
-            body = found.body
+            body = served = found.body
             _outcome_series("hit").inc()
             outcome = "cached"
         else:
             _outcome_series("miss").inc()
             try:
-                response = engine.recommend(query, features=found.features)
+                response = served = engine.recommend(query, features=found.features)
             except Exception:  # an error counts against its variant's error-rate guardrail
                 self.record_error(query, start)
                 raise
@@ -208,7 +209,7 @@ class RecommendationService:
         _latency_series(outcome).observe(elapsed)
         rec_id = new_rec_id()
         if self.impressions is not None:
-            self.impressions.record(rec_id, time.time(), body, elapsed * 1000)
+            self.impressions.record(rec_id, time.time(), served, elapsed * 1000)
         tail = b',"cached":%s,"latency_ms":%.3f,"rec_id":"%s"}' % (
             b"true" if outcome == "cached" else b"false", elapsed * 1000, rec_id.encode())
         return body[:-1] + tail
