@@ -7,7 +7,8 @@ the impression flush) is the request path's own. Run against the empty service a
 recommendation service, in turns, the difference is what the service adds to a request.
 
 ``python -m benchmarks.serving_cpu [--requests 3000] [--repeats 3] [--concurrency 4]
-[--profile out.prof]``; needs a trained champion in ``.data`` (``make bench-serving`` or
+[--unknown] [--profile out.prof]`` (``--unknown``: users without events, answered the popularity
+fallback); needs a trained champion in ``.data`` (``make bench-serving`` or
 ``python -m orchestration.run`` trains one). Prints one JSON object: CPU microseconds per
 request of each target (median over the repeats, and each repeat) and the load average.
 """
@@ -112,11 +113,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--users", type=int, default=0, help="distinct users (0: all)")
+    parser.add_argument("--unknown", action="store_true",
+                        help="users without events (the popularity fallback; half of the "
+                        "scale world's requests) instead of the world's users")
     parser.add_argument("--profile", help="write a cProfile of the last repeat here")
     args = parser.parse_args(argv)
     from benchmarks.serving import users
 
-    user_ids = users()[: args.users or None]
+    user_ids = ([f"nobody{n}" for n in range(args.users or 2000)] if args.unknown
+                else users()[: args.users or None])
     paths = [f"/api/v1/recs/{u}?limit=10" for u in user_ids]
     clear_response_cache()
     headers = api_headers()
@@ -141,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
 
     per_request = asyncio.run(run())
     log(f"{args.target}: {[round(x * 1e6, 1) for x in per_request]} us/request")
-    print(json.dumps({"target": args.target,
+    print(json.dumps({"target": args.target, "users": "unknown" if args.unknown else "world",
                       "cpu_us": round(statistics.median(per_request) * 1e6, 1),
                       "repeats": [round(x * 1e6, 1) for x in per_request],
                       "requests": args.requests, "concurrency": args.concurrency,
