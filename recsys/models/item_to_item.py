@@ -52,13 +52,24 @@ def gram_of(matrix: InteractionMatrix) -> np.ndarray:
     return (x.T @ x).toarray().astype(np.float64)
 
 
-def ease_weights(gram: np.ndarray, l2: float) -> np.ndarray:
+def ease_weights(gram: np.ndarray, l2: float, dropout: float = 0.0) -> np.ndarray:
     """EASE's ``W = I - P / diag(P)`` with ``P = (gram + l2 I)^-1``, zero diagonal, float32.
-    ``gram`` is left unchanged, so one Gram matrix serves every ``l2`` of a grid."""
+    ``gram`` is left unchanged, so one Gram matrix serves every ``l2`` of a grid.
+
+    With ``dropout`` ``p > 0`` it is the denoising linear autoencoder (DLAE, Steck 2020):
+    ``W = (gram + L)^-1 gram`` with ``L = p / (1 - p) diag(gram) + l2 I``, i.e.
+    ``W_ij = -P_ij L_jj`` with ``P = (gram + L)^-1``; a popular item's own column is
+    penalised in proportion to its count instead of EASE's hard zero-diagonal constraint
+    (the diagonal, which only scores seen items, is set to zero all the same).
+    """
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    penalty = l2 + dropout / (1.0 - dropout) * np.diag(gram)
     system = gram.copy()
-    system[np.diag_indices_from(system)] += l2
+    system[np.diag_indices_from(system)] += penalty
     precision = np.linalg.inv(system)
-    weights = -precision / np.diag(precision)
+    weights = (-precision / np.diag(precision) if dropout == 0.0
+               else -precision * penalty[np.newaxis, :])
     np.fill_diagonal(weights, 0.0)
     return weights.astype(np.float32)
 
@@ -156,34 +167,41 @@ class EASECandidates(ItemToItemCandidates):
     half_life_events
         Recency decay of the user's history when scoring (see :func:`recency_weighted`);
         ``None`` weighs the whole history alike.
+    dropout
+        0: EASE; ``p > 0``: its denoising variant DLAE (see :func:`ease_weights`).
     """
 
     def __init__(
         self, l2: float = 500.0, max_items: int = 20_000, half_life_events: float | None = None,
-        name: str = "ease",
+        name: str = "ease", dropout: float = 0.0,
     ):
         super().__init__(name, half_life_events)
         if not l2 > 0:
             raise ValueError(f"l2 must be positive, got {l2}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.l2 = l2
+        self.dropout = dropout
         self.max_items = max_items
 
     def _fit(self, frame: pd.DataFrame, matrix: InteractionMatrix) -> None:
         if matrix.n_items > self.max_items:
             raise ValueError(f"EASE on {matrix.n_items} items exceeds max_items={self.max_items}")
         preset, self._preset = getattr(self, "_preset", None), None
-        self._weights = preset if preset is not None else ease_weights(gram_of(matrix), self.l2)
+        self._weights = preset if preset is not None else ease_weights(gram_of(matrix), self.l2,
+                                                                   self.dropout)
 
     def fit_with_weights(self, interactions: pd.DataFrame, weights: np.ndarray) -> Self:
         """Fit on ``interactions`` with ``W`` already solved (:func:`ease_weights` of the same
-        interactions and ``l2``): a tuning grid solves once per ``l2`` and shares it across
-        the settings that differ only in how histories are weighted."""
+        interactions, ``l2`` and ``dropout``): a tuning grid solves once per system and shares
+        it across the settings that differ only in how histories are weighted."""
         self._preset = weights
         return self.fit(interactions)
 
     def _params(self) -> dict[str, Any]:
         return {
-            "l2": self.l2, "max_items": self.max_items, "half_life_events": self.half_life_events
+            "l2": self.l2, "max_items": self.max_items, "half_life_events": self.half_life_events,
+            "dropout": self.dropout,
         }
 
 

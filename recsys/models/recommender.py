@@ -45,6 +45,9 @@ class CandidateParams:
     als_iterations: int = _ALS.iterations
     ease_l2: float = _EASE.l2
     ease_half_life_events: float | None = _EASE.half_life_events
+    #: 0: EASE; above: its denoising variant DLAE (:func:`~recsys.models.item_to_item.
+    #: ease_weights`).
+    ease_dropout: float = _EASE.dropout
     seed: int = 42
     num_threads: int = 0
     content_max_interactions: int = 0
@@ -56,7 +59,8 @@ def build_candidates(params: CandidateParams, n_items: int,
     the content generator of new items when a ``catalog`` describes any item."""
     item_to_item: CandidateGenerator = (
         EASECandidates(
-            l2=params.ease_l2, half_life_events=params.ease_half_life_events, name="item2item"
+            l2=params.ease_l2, half_life_events=params.ease_half_life_events, name="item2item",
+            dropout=params.ease_dropout,
         ) if n_items <= EASE_MAX_ITEMS
         else ItemKNNCandidates(
             neighbours=100, half_life_events=params.ease_half_life_events, name="item2item"

@@ -1,5 +1,5 @@
-"""The candidate grid's shared work: one EASE solve per l2, ALS screened before full fits,
-item-kNN above the catalog bound."""
+"""The candidate grid's shared work: one EASE solve per (l2, dropout), ALS screened before
+full fits, item-kNN above the catalog bound; DLAE's weights."""
 
 import numpy as np
 import pandas as pd
@@ -15,6 +15,7 @@ from training.tuning import (
     ALS_ITERATIONS,
     ALS_SCREEN_ITERATIONS,
     EASE_GRID,
+    EASE_SYSTEMS,
     tune_candidates,
 )
 
@@ -45,14 +46,25 @@ def test_ease_with_a_shared_solve_equals_its_own_fit() -> None:
         assert shared.recommend(users, 5)[user][0] == own.recommend(users, 5)[user][0]
 
 
-def test_the_grid_solves_ease_once_per_l2_and_screens_als(monkeypatch) -> None:
+def test_dlae_weights_solve_the_dropout_regression_and_zero_dropout_is_ease() -> None:
+    gram = gram_of(InteractionMatrix.from_frame(binary_interactions(block_events())))
+    assert np.array_equal(ease_weights(gram, 50.0, 0.0), ease_weights(gram, 50.0))
+    penalty = np.diag(50.0 + 0.5 / (1 - 0.5) * np.diag(gram))
+    expected = np.linalg.solve(gram + penalty, gram)  # argmin |X - XB|^2 + |L^1/2 B|^2
+    np.fill_diagonal(expected, 0.0)
+    assert np.allclose(ease_weights(gram, 50.0, 0.5), expected, atol=1e-5)
+    with pytest.raises(ValueError, match="dropout"):
+        ease_weights(gram, 50.0, 1.0)
+
+
+def test_the_grid_solves_ease_once_per_system_and_screens_als(monkeypatch) -> None:
     solves = []
     original = training.tuning.ease_weights
-    monkeypatch.setattr(training.tuning, "ease_weights",
-                        lambda gram, l2: solves.append(l2) or original(gram, l2))
+    monkeypatch.setattr(training.tuning, "ease_weights", lambda gram, l2, dropout: (
+        solves.append((l2, dropout)) or original(gram, l2, dropout)))
     fold = make_fold(block_events(), "temporal", 0)
     params, trials = tune_candidates(fold, 5)
-    assert sorted(solves) == sorted({l2 for l2, _ in EASE_GRID})
+    assert sorted(solves) == sorted(EASE_SYSTEMS)
     als = [t for t in trials if t.generator == "als"]
     screened = [t for t in als if t.params["iterations"] == ALS_SCREEN_ITERATIONS]
     finals = [t for t in als if t.params["iterations"] == ALS_ITERATIONS]
@@ -62,7 +74,10 @@ def test_the_grid_solves_ease_once_per_l2_and_screens_als(monkeypatch) -> None:
         tuple(t.params.values())[:3] for t in best_screened}
     chosen = max(finals, key=lambda t: t.ndcg).params
     assert (params.als_factors, params.als_iterations) == (chosen["factors"], ALS_ITERATIONS)
-    assert len([t for t in trials if t.generator == "ease"]) == len(EASE_GRID)
+    ease = [t for t in trials if t.generator == "ease"]
+    assert len(ease) == len(EASE_GRID)
+    best = max(ease, key=lambda t: t.ndcg).params
+    assert (params.ease_l2, params.ease_dropout) == (best["l2"], best["dropout"])
 
 
 def test_above_the_catalog_bound_item_knn_is_tuned_instead(monkeypatch) -> None:
@@ -71,7 +86,7 @@ def test_above_the_catalog_bound_item_knn_is_tuned_instead(monkeypatch) -> None:
     fold = make_fold(block_events(), "temporal", 0)
     params, trials = tune_candidates(fold, 5)
     knn = [t for t in trials if t.generator == "ease"]
-    assert {t.params["half_life_events"] for t in knn} == {h for _, h in EASE_GRID}
+    assert {t.params["half_life_events"] for t in knn} == {h for _, _, h in EASE_GRID}
     assert all(t.params["neighbours"] == training.tuning.KNN_NEIGHBOURS for t in knn)
     assert params.ease_half_life_events == max(knn, key=lambda t: t.ndcg).params[
         "half_life_events"]

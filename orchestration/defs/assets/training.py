@@ -31,6 +31,8 @@ class TrainingRunConfig(dg.Config):
     als_alpha: float = _CANDIDATES.als_alpha
     als_iterations: int = _CANDIDATES.als_iterations
     ease_l2: float = _CANDIDATES.ease_l2
+    #: 0: EASE; above: DLAE (:func:`recsys.models.item_to_item.ease_weights`).
+    ease_dropout: float = _CANDIDATES.ease_dropout
     num_leaves: int = _RANKER.num_leaves
     learning_rate: float = _RANKER.learning_rate
     n_estimators: int = _RANKER.n_estimators
@@ -45,7 +47,8 @@ class TrainingRunConfig(dg.Config):
             candidates=CandidateParams(
                 n_per_generator=self.n_per_generator, als_factors=self.als_factors,
                 als_regularization=self.als_regularization, als_alpha=self.als_alpha,
-                als_iterations=self.als_iterations, ease_l2=self.ease_l2, seed=self.seed,
+                als_iterations=self.als_iterations, ease_l2=self.ease_l2,
+                ease_dropout=self.ease_dropout, seed=self.seed,
             ),
             ranker=RankerParams(
                 num_leaves=self.num_leaves, learning_rate=self.learning_rate,
