@@ -248,22 +248,28 @@ class OnlineInputs:
 
     def matrix(self, rows: np.ndarray, columns: Mapping[str, np.ndarray],
                user: Mapping[str, object],
-               context: Mapping[str, float] | None = None) -> np.ndarray:
+               context: Mapping[str, float] | None = None,
+               table: np.ndarray | None = None) -> np.ndarray:
         """``(len(rows), n_features)`` float32 inputs of the catalog ``rows`` with candidate
         ``columns`` for the user whose online features are ``user``, in the request's
-        ``context`` (:func:`recsys.features.context.request_context`; None: unknown)."""
+        ``context`` (:func:`recsys.features.context.request_context`; None: unknown).
+        ``table`` is the columns stacked in their order when the caller has them so
+        (:attr:`recsys.models.retrieval.Candidates.table`)."""
         items = self.items
         plan = self._plans.get(tuple(columns))
         if plan is None:
             plan = self._plans[tuple(columns)] = self._plan(columns)
         X = self._block.take(rows, axis=0)
-        for j, name in plan.copied:
-            X[:, j] = columns[name]
+        if plan.copied_dst.size or plan.zscore_dst.size:
+            if table is None:
+                table = np.stack(list(columns.values()))
+            if plan.copied_dst.size:
+                X[:, plan.copied_dst] = table[plan.copied_src].T
+            if plan.zscore_dst.size:  # row-major, as list_zscores reads the columns
+                X[:, plan.zscore_dst] = list_zscores(
+                    np.ascontiguousarray(table[plan.zscore_src].T))
         if plan.user:
             X[:, plan.user_dst] = [_scalar(user.get(name)) for name in plan.user]
-        if plan.zscored:
-            X[:, plan.zscore_dst] = list_zscores(
-                np.column_stack([columns[name] for name in plan.zscored]))
         context = context or {}
         if self._context:
             X[:, self._context_dst] = [context.get(name, np.nan) for _, name in self._context]
@@ -289,14 +295,16 @@ class OnlineInputs:
     def _plan(self, columns: Mapping[str, np.ndarray]) -> _Plan:
         """Where each non-item column of the inputs comes from, for candidates with
         ``columns``: copied from them, a user feature, or a standardized score."""
+        position = {name: k for k, name in enumerate(columns)}
         copied = [(j, name) for j, name in self._other if name in columns]
         user = [(j, name) for j, name in self._other if name not in columns]
         zscored = [(j, name) for j, name in self._zscores if name in columns]
-        return _Plan(copied=copied,
+        return _Plan(copied_dst=np.array([j for j, _ in copied], dtype=np.int64),
+                     copied_src=np.array([position[n] for _, n in copied], dtype=np.int64),
                      user=[name for _, name in user],
                      user_dst=np.array([j for j, _ in user], dtype=np.int64),
-                     zscored=[name for _, name in zscored],
-                     zscore_dst=np.array([j for j, _ in zscored], dtype=np.int64))
+                     zscore_dst=np.array([j for j, _ in zscored], dtype=np.int64),
+                     zscore_src=np.array([position[n] for _, n in zscored], dtype=np.int64))
 
     def _share_pick(self, context: Mapping[str, float]) -> tuple[float, float]:
         """The item feature columns of the context's daypart and device shares (NaN: none).
@@ -318,14 +326,16 @@ class OnlineInputs:
 
 @dataclass(frozen=True)
 class _Plan:
-    """:meth:`OnlineInputs._plan`: candidate columns copied (position, name), the user's
-    scalar features and the standardized scores (names, positions)."""
+    """:meth:`OnlineInputs._plan`: the candidate columns copied and the scores standardized
+    (positions in the inputs, ``_dst``, and in the candidates' columns, ``_src``), and the
+    user's scalar features (names, positions)."""
 
-    copied: list[tuple[int, str]]
+    copied_dst: np.ndarray
+    copied_src: np.ndarray
     user: list[str]
     user_dst: np.ndarray
-    zscored: list[str]
     zscore_dst: np.ndarray
+    zscore_src: np.ndarray
 
 
 def _scalar(value: object) -> float:

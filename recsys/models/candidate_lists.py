@@ -124,11 +124,12 @@ def _decode(block: bytes, names: Sequence[str]) -> Candidates:
     width = 4 if flags & _WIDE_CELLS else 2
     cells = np.frombuffer(block, "<u4" if width == 4 else "<u2", total, offset).astype(np.intp)
     offset += width * total
-    scores = np.full((g, n), np.nan)
-    np.put(scores, cells, np.frombuffer(block, "<f4", total, offset))
+    # one table: every generator's scores (NaN: absent), then every generator's ranks
+    table = np.empty((2 * g, n))
+    table[:g] = np.nan
+    table[g:] = np.array(absent_ranks, dtype=np.float64)[:, None]
+    np.put(table, cells, np.frombuffer(block, "<f4", total, offset))
     offset += 4 * total
-    ranks = np.empty((g, n))
-    ranks[:] = np.array(absent_ranks, dtype=np.float64)[:, None]
     # Ranks 1..k of each generator's entries at once: ordinals less each one's start.
     starts = list(itertools.accumulate(entries[:-1], initial=0))
     rank_values = _ordinals(total) - np.repeat(starts, entries)
@@ -137,13 +138,16 @@ def _decode(block: bytes, names: Sequence[str]) -> Candidates:
             if not ordered:
                 rank_values[start:start + count] = np.frombuffer(block, "<u2", count, offset)
                 offset += 2 * count
-    np.put(ranks, cells, rank_values)
+    np.put(table, cells + g * n, rank_values)
     if offset != len(block):
         raise ValueError(f"{len(block) - offset} bytes left over")
-    columns: dict[str, np.ndarray] = {}
-    for k, name in enumerate(names):
-        columns[f"{name}_score"], columns[f"{name}_rank"] = scores[k], ranks[k]
-    return Candidates(rows, columns)
+    return Candidates(rows, dict(zip(_column_names(tuple(names)), table, strict=True)), table)
+
+
+@functools.cache
+def _column_names(names: tuple[str, ...]) -> list[str]:
+    """The decoded table's columns: each generator's score, then each one's rank."""
+    return [f"{name}_score" for name in names] + [f"{name}_rank" for name in names]
 
 
 def _ordinals(count: int) -> np.ndarray:

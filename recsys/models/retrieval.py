@@ -22,16 +22,34 @@ from recsys.models.union import GeneratorList, UnionCandidates, merge_lists
 
 @dataclass(frozen=True)
 class Candidates:
-    """A user's merged candidates: catalog rows and per-generator columns by name."""
+    """A user's merged candidates: catalog rows and per-generator columns by name.
+
+    ``table``, when given, holds the columns as the rows of one ``(len(columns), len(rows))``
+    float64 array in the order of ``columns`` (each column a view of it): a subset then takes
+    one array operation and the ranker's inputs copy them in one (a decoded block has it).
+    """
 
     rows: np.ndarray
     columns: dict[str, np.ndarray]
+    table: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def subset(self, keep: np.ndarray) -> Candidates:
+        if self.table is not None:
+            table = self.table[:, keep]
+            return Candidates(self.rows[keep], dict(zip(self.columns, table, strict=True)),
+                              table)
         return Candidates(self.rows[keep], {k: v[keep] for k, v in self.columns.items()})
+
+    def stacked(self) -> np.ndarray:
+        """:attr:`table`, stacked from the columns when it was not given."""
+        if self.table is not None:
+            return self.table
+        if not self.columns:
+            return np.empty((0, len(self.rows)))
+        return np.stack(list(self.columns.values()))
 
     def merged_with(self, fresh: Candidates) -> Candidates:
         """These candidates and the rows of ``fresh`` they lack (a session's, retrieved
@@ -43,6 +61,10 @@ class Candidates:
             return self
         rows = np.concatenate([self.rows, fresh.rows[new]])
         order = np.argsort(rows, kind="stable")
+        if self.table is not None:
+            added = np.stack([fresh.columns[k][new] for k in self.columns])
+            table = np.concatenate([self.table, added], axis=1)[:, order]
+            return Candidates(rows[order], dict(zip(self.columns, table, strict=True)), table)
         return Candidates(rows[order], {
             k: np.concatenate([v, fresh.columns[k][new]])[order] for k, v in self.columns.items()
         })

@@ -38,7 +38,8 @@ class CandidateScorer:
                context: Mapping[str, float] | None = None) -> np.ndarray:
         """``(len(candidates), n_features)`` float32 inputs in the ranker's column order, in
         the request's ``context`` (:func:`recsys.features.context.request_context`)."""
-        return self.inputs.matrix(candidates.rows, candidates.columns, user, context)
+        return self.inputs.matrix(candidates.rows, candidates.columns, user, context,
+                                  candidates.table)
 
     def score(self, candidates: Candidates, user: Mapping[str, object],
               context: Mapping[str, float] | None = None) -> np.ndarray:
