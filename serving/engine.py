@@ -151,11 +151,13 @@ class Engine:
             return self._fallback(query, seen, "no candidate passes the filters", start)
         with stage("rank", timings):
             context = dict(query.context)
-            scores = self.scorer.score(candidates, user, context)
+            scores = self.scorer.score(candidates, user, context, seen[:len(recent)])
         with stage("rerank", timings):
+            order = np.argsort(-scores, kind="stable")
             picked = rerank(self.items, candidates.rows, scores, query.n, query.diversity,
-                            query.max_per_category)
-            picked = self._explore(candidates, scores, picked, query.n)
+                            query.max_per_category, order)
+            plain = query.diversity <= 0.0 and not query.max_per_category  # picked: order[:n]
+            picked = self._explore(candidates, scores, picked, query.n, order if plain else None)
         with stage("explain", timings):  # reasons and the response model
             listed = candidates.subset(picked)
             reasons = self.reasons.explain(query.user_id, listed.rows, listed.columns,
@@ -166,17 +168,19 @@ class Engine:
                                   contributions=contributions)
 
     def _explore(self, candidates: Candidates, scores: np.ndarray, picked: np.ndarray,
-                 n: int) -> np.ndarray:
+                 n: int, order: np.ndarray | None = None) -> np.ndarray:
         """``picked`` holding :attr:`explore_slots` new items where there are as many, and no
         more (:func:`~recsys.models.exploration.explore` over the picked, then the others
-        by score)."""
+        by score); ``order`` is every candidate in that order when the caller has it (the
+        stable order by score, when ``picked`` are its first)."""
         is_new = new_candidates(candidates.columns, len(candidates))
         if not is_new.any():
             return picked
-        unpicked = np.ones(len(candidates), dtype=bool)  # a mask: cheaper than np.setdiff1d
-        unpicked[picked] = False
-        rest = np.flatnonzero(unpicked)
-        order = np.concatenate([picked, rest[np.argsort(-scores[rest], kind="stable")]])
+        if order is None:
+            unpicked = np.ones(len(candidates), dtype=bool)  # a mask: cheaper than setdiff1d
+            unpicked[picked] = False
+            rest = np.flatnonzero(unpicked)
+            order = np.concatenate([picked, rest[np.argsort(-scores[rest], kind="stable")]])
         return explore(order, is_new, candidates.columns[f"{NEW_ITEMS_GENERATOR}_rank"], n,
                        self.explore_slots)
 

@@ -20,6 +20,7 @@ def rerank(
     n: int,
     diversity: float = 0.0,
     max_per_category: int = 0,
+    order: np.ndarray | None = None,
 ) -> np.ndarray:
     """Positions into ``rows`` of the ``n`` items to show, in display order.
 
@@ -34,8 +35,11 @@ def rerank(
     max_per_category
         At most this many items sharing a primary category (0: no cap); when the cap leaves
         fewer than ``n`` items the list is shorter.
+    order
+        ``np.argsort(-scores, kind="stable")`` when the caller has it already.
     """
-    order = np.argsort(-scores, kind="stable")
+    if order is None:
+        order = np.argsort(-scores, kind="stable")
     if diversity <= 0.0:
         return _cap(items, rows, order, n, max_per_category)
     finite = np.isfinite(scores)

@@ -49,11 +49,12 @@ def list_zscores(scores: np.ndarray) -> np.ndarray:
     """
     scores = np.asarray(scores, dtype=np.float64)
     table = scores[:, None] if scores.ndim == 1 else scores
+    # the reductions as ufunc calls (the ndarray methods add a Python frame each)
     known = table == table  # not NaN
-    count = np.maximum(np.count_nonzero(known, axis=0), 1)
+    count = np.maximum(np.add.reduce(known, axis=0), 1)
     filled = np.where(known, table, 0.0)
-    centred = np.where(known, table - filled.sum(axis=0) / count, 0.0)
-    spread = np.sqrt((centred * centred).sum(axis=0) / count)
+    centred = np.where(known, table - np.add.reduce(filled, axis=0) / count, 0.0)
+    spread = np.sqrt(np.add.reduce(centred * centred, axis=0) / count)
     # equal scores (no spread) give 0: x / inf
     out = np.where(known, centred / np.where(spread > 0, spread, np.inf), np.nan)
     out = out.astype(np.float32)
@@ -79,11 +80,13 @@ def context_shares(hour: np.ndarray, device: np.ndarray, dayparts: np.ndarray,
     return out[0], out[1]
 
 
-def category_match(affinity: object, onehot: np.ndarray) -> np.ndarray:
+def category_match(affinity: object, onehot: np.ndarray,
+                   counts: np.ndarray | None = None) -> np.ndarray:
     """Mean of one user's category ``affinity`` over each item's categories (0 when unknown).
 
     ``onehot`` is the candidates' ``(n, vocabulary)`` category membership; category indices
-    beyond the user's affinity vector are ignored.
+    beyond the user's affinity vector are ignored. ``counts`` are its row sums when the
+    caller has them (used when the affinity covers the whole vocabulary).
     """
     out = np.zeros(len(onehot), dtype=np.float32)
     if affinity is None or len(affinity) == 0 or onehot.shape[1] == 0:  # type: ignore[arg-type]
@@ -91,7 +94,8 @@ def category_match(affinity: object, onehot: np.ndarray) -> np.ndarray:
     aff = np.asarray(affinity, dtype=np.float32)
     width = min(len(aff), onehot.shape[1])
     member = onehot[:, :width]
-    counts = member.sum(axis=1)
+    if counts is None or width != onehot.shape[1]:
+        counts = np.add.reduce(member, axis=1)
     return np.divide(member @ aff[:width], counts, out=out, where=counts > 0)
 
 
@@ -114,15 +118,15 @@ def recent_similarity(
     sims = vectors[rows] @ vectors[history].T
     same = rows[:, None] == history[None, :]
     ok = has_vector[rows]
-    if same.any():
+    if np.logical_or.reduce(same, axis=None):
         count = len(history) - np.count_nonzero(same, axis=1)
         ok &= count > 0
         sums = np.where(same, 0.0, sims).sum(axis=1)
         sims = np.where(same, -np.inf, sims)
     else:  # the usual case (candidates exclude what the user saw): nothing to leave out
-        count, sums = np.int64(len(history)), sims.sum(axis=1)
+        count, sums = np.int64(len(history)), np.add.reduce(sims, axis=1)
     mean[ok] = (sums / count)[ok]
-    best[ok] = sims.max(axis=1)[ok]
+    best[ok] = np.maximum.reduce(sims, axis=1)[ok]
     return mean, best
 
 
@@ -243,18 +247,21 @@ class OnlineInputs:
         # Every item's row of the ranker's inputs, item features in place and NaN elsewhere,
         # built once per item table: a request's matrix starts as one gather of its rows.
         self._block = np.full((len(items), len(self.features)), np.nan, dtype=np.float32)
+        self._category_totals = items.category_counts.sum(axis=1)  # categories per item
         if self._item_dst.size:
             self._block[:, self._item_dst] = items.features[:, self._item_src]
 
     def matrix(self, rows: np.ndarray, columns: Mapping[str, np.ndarray],
                user: Mapping[str, object],
                context: Mapping[str, float] | None = None,
-               table: np.ndarray | None = None) -> np.ndarray:
+               table: np.ndarray | None = None,
+               recent_rows: np.ndarray | None = None) -> np.ndarray:
         """``(len(rows), n_features)`` float32 inputs of the catalog ``rows`` with candidate
         ``columns`` for the user whose online features are ``user``, in the request's
         ``context`` (:func:`recsys.features.context.request_context`; None: unknown).
         ``table`` is the columns stacked in their order when the caller has them so
-        (:attr:`recsys.models.retrieval.Candidates.table`)."""
+        (:attr:`recsys.models.retrieval.Candidates.table`), ``recent_rows`` the catalog rows
+        of the user's recent items when it has them (-1: not in the catalog)."""
         items = self.items
         plan = self._plans.get(tuple(columns))
         if plan is None:
@@ -281,12 +288,12 @@ class OnlineInputs:
                     X[:, derived[name]] = (np.nan if column != column
                                            else items.features[rows, int(column)])
         if "category_match" in derived:
-            X[:, derived["category_match"]] = category_match(user.get(AFFINITY),
-                                                             items.category_counts[rows])
+            X[:, derived["category_match"]] = category_match(
+                user.get(AFFINITY), items.category_counts[rows], self._category_totals[rows])
         if "recent_sim_mean" in derived or "recent_sim_max" in derived:
-            recent = list(user.get(RECENT_ITEMS) or [])  # type: ignore[call-overload]
-            mean, best = recent_similarity(items.vectors, items.has_vector, rows,
-                                           items.positions(recent))
+            if recent_rows is None:
+                recent_rows = items.positions(list(user.get(RECENT_ITEMS) or []))  # type: ignore[call-overload]
+            mean, best = recent_similarity(items.vectors, items.has_vector, rows, recent_rows)
             for name, values in (("recent_sim_mean", mean), ("recent_sim_max", best)):
                 if name in derived:
                     X[:, derived[name]] = values

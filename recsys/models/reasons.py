@@ -25,7 +25,7 @@ the fitted generators and the in-process :class:`~recsys.features.item_table.Ite
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -47,9 +47,9 @@ POPULAR = "popular"
 SEED_SHARE = 0.5
 
 
-@dataclass(frozen=True)
-class Reason:
-    """One item's reason: the sentence, its kind and the item or category it names."""
+class Reason(NamedTuple):
+    """One item's reason: the sentence, its kind and the item or category it names (a named
+    tuple: ten are made per request)."""
 
     text: str
     kind: str
@@ -92,6 +92,9 @@ class ReasonFinder:
         # the personal generators an item-to-item candidate must outrank to be its reason
         self._rivals = [g.name for g in union.generators
                         if g is not self.item2item and not isinstance(g, PopularityCandidates)]
+        # a named item's id and sentence, made once per item named
+        self._ids = [str(i) for i in items.ids.tolist()]
+        self._because: dict[int, str] = {}
 
     def explain(self, user_id: str, rows: np.ndarray, columns: Mapping[str, np.ndarray],
                 history: Sequence[str], affinity: object,
@@ -106,21 +109,25 @@ class ReasonFinder:
         None when unknown).
         """
         items = self.items
-        seeds = self.seed_items(user_id, rows, columns, history)  # history: a session, if new
-        seeds[~self._item_to_item_led(columns, len(rows))] = -1
+        # seeds only of the candidates the item-to-item generator led (the others have none)
+        led = self._item_to_item_led(columns, len(rows))
+        seeds = self._seeds(user_id, rows, columns, history, led)  # history: a session, if new
         similar = self.similar_items(rows, history, history_rows)
         named = np.where(seeds >= 0, seeds, similar).tolist()
         seeded = (seeds >= 0).tolist()
-        new = (new_candidates(columns, len(rows)) & ~items.has_vector[rows]).tolist()
-        aff = None if affinity is None else np.asarray(affinity, dtype=np.float64).tolist()
+        new: list[bool] | None = None
+        aff: list[float] | None = None
         out = []
         for i, row in enumerate(rows.tolist()):
-            if named[i] >= 0:
-                title = items.titles[named[i]] or str(items.ids[named[i]])
-                out.append(Reason(f"because you interacted with {title}",
-                                  SEED_ITEM if seeded[i] else SIMILAR_ITEM,
-                                  item_id=str(items.ids[named[i]])))
+            k = named[i]
+            if k >= 0:
+                out.append(Reason(self._because.get(k) or self._sentence(k),
+                                  SEED_ITEM if seeded[i] else SIMILAR_ITEM, self._ids[k]))
                 continue
+            if new is None:  # what the items without a named one need, worked out once
+                new = (new_candidates(columns, len(rows)) & ~items.has_vector[rows]).tolist()
+                aff = (None if affinity is None
+                       else np.asarray(affinity, dtype=np.float64).tolist())
             liked = self._liked(row, aff)
             if new[i]:
                 category = liked or items.primary_category[row]
@@ -135,27 +142,43 @@ class ReasonFinder:
                 out.append(Reason("popular right now", POPULAR))
         return out
 
+    def _sentence(self, row: int) -> str:
+        """"because you interacted with" the item of catalog ``row`` (kept for the next time)."""
+        title = self.items.titles[row] or self._ids[row]
+        sentence = self._because[row] = f"because you interacted with {title}"
+        return sentence
+
     def seed_items(self, user_id: str, rows: np.ndarray, columns: Mapping[str, np.ndarray],
                    session: Sequence[str]) -> np.ndarray:
         """Catalog row of each candidate's seed item (-1 when the item-to-item generator did
         not retrieve it or nothing of the history raises its score); ``session`` holds the
         items of a user the generator never saw."""
-        out = np.full(len(rows), -1, dtype=np.int64)
         generator = self.item2item
         score = columns.get(f"{generator.name}_score") if generator is not None else None
-        if generator is None or score is None or not len(rows):
+        retrieved = (np.zeros(len(rows), dtype=bool) if score is None
+                     else ~np.isnan(score))
+        return self._seeds(user_id, rows, columns, session, retrieved)
+
+    def _seeds(self, user_id: str, rows: np.ndarray, columns: Mapping[str, np.ndarray],
+               session: Sequence[str], asked: np.ndarray) -> np.ndarray:
+        """:meth:`seed_items` of the candidates ``asked`` (a mask; -1 for the others)."""
+        out = np.full(len(rows), -1, dtype=np.int64)
+        generator = self.item2item
+        if generator is None or not len(rows):
             return out
         targets = self._column[rows]
-        retrieved = np.flatnonzero(~np.isnan(score) & (targets >= 0))
+        retrieved = (asked & (targets >= 0)).nonzero()[0]
+        if not retrieved.size:
+            return out
         history, weights = self._history(generator, user_id, session)
-        if not retrieved.size or not history.size:
+        if not history.size:
             return out
         if sp.issparse(generator.weights):
             block = generator.weights[history][:, targets[retrieved]].toarray()
         else:  # one gather of the block (the same values as two)
             block = generator.weights[history[:, None], targets[retrieved][None, :]]
         contribution = weights[:, None] * block
-        top = contribution.max(axis=0)
+        top = np.maximum.reduce(contribution, axis=0)
         lifts = top > 0
         # among the items contributing at least half the largest share, one of the
         # candidate's main category (the taste it answers), else the largest contributor
@@ -189,11 +212,12 @@ class ReasonFinder:
         # rest: the reason then names the taste the item answers
         if items.category_counts.shape[1]:
             shared = (items.category_counts[rows] @ items.category_counts[history].T) > 0
-            main = self._primary[rows][:, None] == self._primary[history][None, :]
-            lift = 2.0 * shared + 2.0 * (main & (self._primary[rows] >= 0)[:, None])
+            primary = self._primary[rows]
+            main = primary[:, None] == self._primary[history][None, :]
+            lift = 2.0 * shared + 2.0 * (main & (primary >= 0)[:, None])
             sims = np.where(sims > 0, sims + lift, sims)
         best = sims.argmax(axis=1)
-        ok = items.has_vector[rows] & (sims.max(axis=1) > 0)  # the value at best
+        ok = items.has_vector[rows] & (np.maximum.reduce(sims, axis=1) > 0)  # the value at best
         out[ok] = history[best[ok]]
         return out
 
@@ -233,7 +257,7 @@ class ReasonFinder:
         row = generator.user_row(user_id)
         if row >= 0:
             matrix = generator.history
-            start, end = matrix.indptr[row], matrix.indptr[row + 1]
+            start, end = matrix.indptr[row:row + 2].tolist()
             return matrix.indices[start:end], matrix.data[start:end].astype(np.float64)
         cols = generator.interactions.item_indices(list(session))
         cols = np.unique(cols[cols >= 0])

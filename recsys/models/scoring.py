@@ -35,18 +35,22 @@ class CandidateScorer:
         self.inputs = OnlineInputs(list(ranker.features) if ranker else [], items)
 
     def matrix(self, candidates: Candidates, user: Mapping[str, object],
-               context: Mapping[str, float] | None = None) -> np.ndarray:
+               context: Mapping[str, float] | None = None,
+               recent_rows: np.ndarray | None = None) -> np.ndarray:
         """``(len(candidates), n_features)`` float32 inputs in the ranker's column order, in
-        the request's ``context`` (:func:`recsys.features.context.request_context`)."""
+        the request's ``context`` (:func:`recsys.features.context.request_context`);
+        ``recent_rows`` are the catalog rows of the user's recent items when the caller has
+        them."""
         return self.inputs.matrix(candidates.rows, candidates.columns, user, context,
-                                  candidates.table)
+                                  candidates.table, recent_rows)
 
     def score(self, candidates: Candidates, user: Mapping[str, object],
-              context: Mapping[str, float] | None = None) -> np.ndarray:
+              context: Mapping[str, float] | None = None,
+              recent_rows: np.ndarray | None = None) -> np.ndarray:
         """Ranker scores, higher is better: the booster's plus the base order's."""
         if self.ranker is None:
             return np.nan_to_num(candidates.columns["als_score"], nan=-np.inf)
-        X = self.matrix(candidates, user, context)
+        X = self.matrix(candidates, user, context, recent_rows)
         scores = self.ranker.base_scores(X)
         if self.compiled is not None:
             return scores + self.compiled.predict(X)
