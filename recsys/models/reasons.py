@@ -217,7 +217,7 @@ class ReasonFinder:
             lift = 2.0 * shared + 2.0 * (main & (primary >= 0)[:, None])
             sims = np.where(sims > 0, sims + lift, sims)
         best = sims.argmax(axis=1)
-        ok = items.has_vector[rows] & (np.maximum.reduce(sims, axis=1) > 0)  # the value at best
+        ok = items.has_vector[rows] & (sims[np.arange(len(best)), best] > 0)  # the largest
         out[ok] = history[best[ok]]
         return out
 
