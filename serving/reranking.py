@@ -45,7 +45,7 @@ def rerank(
     finite = np.isfinite(scores)
     low, high = (scores[finite].min(), scores[finite].max()) if finite.any() else (0.0, 1.0)
     relevance = np.where(finite, (scores - low) / max(high - low, 1e-9), 0.0)
-    vectors = items.vectors[rows]
+    vectors = items.vectors.take(rows, axis=0)
     picked: list[int] = []
     per_category: dict[str | None, int] = {}
     available = np.ones(len(rows), dtype=bool)

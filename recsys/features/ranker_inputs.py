@@ -122,7 +122,8 @@ def recent_similarity(
     history = history[has_vector[history]]
     if history.size == 0 or len(rows) == 0:
         return mean, best
-    sims = vectors[rows] @ vectors[history].T
+    # take: a row gather several times faster than fancy indexing, the same values
+    sims = vectors.take(rows, axis=0) @ vectors.take(history, axis=0).T
     same = rows[:, None] == history[None, :]
     ok = has_vector[rows]
     if np.logical_or.reduce(same, axis=None):
@@ -297,7 +298,8 @@ class OnlineInputs:
                                            else items.features[rows, int(column)])
         if "category_match" in derived:
             X[:, derived["category_match"]] = category_match(
-                user.get(AFFINITY), items.category_counts[rows], self._category_totals[rows])
+                user.get(AFFINITY), items.category_counts.take(rows, axis=0),
+                self._category_totals[rows])
         if "recent_sim_mean" in derived or "recent_sim_max" in derived:
             if recent_rows is None:
                 recent_rows = items.positions(list(user.get(RECENT_ITEMS) or []))  # type: ignore[call-overload]

@@ -205,13 +205,14 @@ class ReasonFinder:
         history = history[items.has_vector[history]]
         if not history.size or not len(rows):
             return out
-        sims = items.vectors[rows] @ items.vectors[history].T
+        sims = items.vectors.take(rows, axis=0) @ items.vectors.take(history, axis=0).T
         sims[rows[:, None] == history[None, :]] = -np.inf
         # a similar history item of the candidate's main category ranks above one sharing
         # another of its categories (those ``category_match`` reads), which ranks above the
         # rest: the reason then names the taste the item answers
         if items.category_counts.shape[1]:
-            shared = (items.category_counts[rows] @ items.category_counts[history].T) > 0
+            counts = items.category_counts
+            shared = (counts.take(rows, axis=0) @ counts.take(history, axis=0).T) > 0
             primary = self._primary[rows]
             main = primary[:, None] == self._primary[history][None, :]
             lift = 2.0 * shared + 2.0 * (main & (primary >= 0)[:, None])

@@ -37,8 +37,9 @@ class Candidates:
         return len(self.rows)
 
     def subset(self, keep: np.ndarray) -> Candidates:
-        if self.table is not None:
-            table = self.table[:, keep]
+        if self.table is not None:  # compress and take: faster than indexing, the same values
+            table = (self.table.compress(keep, axis=1) if keep.dtype == bool
+                     else self.table.take(keep, axis=1))
             return Candidates(self.rows[keep], dict(zip(self.columns, table, strict=True)),
                               table)
         return Candidates(self.rows[keep], {k: v[keep] for k, v in self.columns.items()})
