@@ -57,6 +57,30 @@ def test_a_block_decodes_to_the_same_candidates(union: UnionCandidates) -> None:
         decode_block(encode_block(candidates, union.names) + b"\x00", union.names)
 
 
+def test_a_decoded_tables_subsets_and_inputs_equal_the_columns_ones(
+        union: UnionCandidates) -> None:
+    """A decoded block's table (one array of its columns) gives the subsets and the ranker
+    inputs that its columns alone give."""
+    from recsys.features.ranker_inputs import OnlineInputs
+
+    items = item_table(n=12)
+    _, candidates = next(iter(batch_lists(union, items.ids.tolist(), ["u3"])))
+    back = decode_block(encode_block(candidates, union.names), union.names)
+    assert back.table is not None
+    plain = Candidates(back.rows, dict(back.columns))
+    features = [*back.columns, *(f"{name}_score_z" for name in union.names)]
+    inputs = OnlineInputs(features, items)
+    for keep in (np.arange(len(back)) % 2 == 0, np.array([2, 0, 1])):
+        fast, slow = back.subset(keep), plain.subset(keep)
+        assert fast.table is not None and slow.table is None
+        np.testing.assert_array_equal(fast.rows, slow.rows)
+        for name, values in slow.columns.items():
+            np.testing.assert_array_equal(fast.columns[name], values)
+        np.testing.assert_array_equal(
+            inputs.matrix(fast.rows, fast.columns, {}, table=fast.table),
+            inputs.matrix(slow.rows, slow.columns, {}))
+
+
 def test_a_block_stores_only_the_cells_a_generator_holds() -> None:
     """Three generators' lists of 100 with no row in common: 300 rows, of which each
     generator holds a third; unsorted rows and ranks with a gap are kept as they were."""
