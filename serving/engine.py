@@ -151,7 +151,7 @@ class Engine:
             return self._fallback(query, seen, "no candidate passes the filters", start)
         with stage("rank", timings):
             context = dict(query.context)
-            scores = self.scorer.score(candidates, user, context, seen[:len(recent)])
+            scores, inputs = self.scorer.rank(candidates, user, context, seen[:len(recent)])
         with stage("rerank", timings):
             order = np.argsort(-scores, kind="stable")
             picked = rerank(self.items, candidates.rows, scores, query.n, query.diversity,
@@ -162,8 +162,8 @@ class Engine:
             listed = candidates.subset(picked)
             reasons = self.reasons.explain(query.user_id, listed.rows, listed.columns,
                                            history, user.get(AFFINITY), seen)
-            contributions = (self.scorer.contributions(listed, user, context) if query.explain
-                             else None)
+            contributions = (self.scorer.contributions(inputs[picked]) if query.explain
+                             and inputs is not None else None)
             return self._response(query, listed.rows, scores[picked], reasons, start,
                                   contributions=contributions)
 

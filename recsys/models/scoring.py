@@ -48,25 +48,32 @@ class CandidateScorer:
               context: Mapping[str, float] | None = None,
               recent_rows: np.ndarray | None = None) -> np.ndarray:
         """Ranker scores, higher is better: the booster's plus the base order's."""
+        return self.rank(candidates, user, context, recent_rows)[0]
+
+    def rank(self, candidates: Candidates, user: Mapping[str, object],
+             context: Mapping[str, float] | None = None,
+             recent_rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`score`'s scores and the inputs they came from (:meth:`matrix`; None
+        without a ranker), which :meth:`contributions` explains."""
         if self.ranker is None:
-            return np.nan_to_num(candidates.columns["als_score"], nan=-np.inf)
+            return np.nan_to_num(candidates.columns["als_score"], nan=-np.inf), None
         X = self.matrix(candidates, user, context, recent_rows)
         scores = self.ranker.base_scores(X)
         if self.compiled is not None:
-            return scores + self.compiled.predict(X)
+            return scores + self.compiled.predict(X), X
         if self.booster is not None:
-            return scores + self.booster.predict(X, num_threads=1)
-        return scores
+            return scores + self.booster.predict(X, num_threads=1), X
+        return scores, X
 
-    def contributions(self, candidates: Candidates, user: Mapping[str, object],
-                      context: Mapping[str, float] | None = None,
+    def contributions(self, X: np.ndarray | None,
                       top: int = 5) -> list[list[dict[str, object]]] | None:
-        """Each candidate's ``top`` largest feature contributions to its ranker score
-        (LightGBM's ``pred_contrib``, SHAP values in score units), largest magnitude first,
-        with the feature's value; None without a ranker."""
-        if self.booster is None or not len(candidates):
+        """Each row's ``top`` largest feature contributions to its ranker score (LightGBM's
+        ``pred_contrib``, SHAP values in score units), largest magnitude first, with the
+        feature's value; ``X`` are rows of the inputs :meth:`rank` scored (a candidate's
+        inputs depend on the whole list it was ranked in: its generators' standardized
+        scores). None without a ranker."""
+        if self.booster is None or X is None or not len(X):
             return None
-        X = self.matrix(candidates, user, context)
         shap = self.booster.predict(X, num_threads=1, pred_contrib=True)[:, :-1]  # no bias
         names = self.inputs.features
         out = []

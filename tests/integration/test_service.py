@@ -68,6 +68,20 @@ def test_explain_adds_the_rankers_contributions(client: TestClient, platform: Pl
         assert sizes == sorted(sizes, reverse=True)
 
 
+def test_contributions_explain_the_inputs_an_item_was_ranked_with(
+        client: TestClient, platform: Platform) -> None:
+    """An item's inputs (its generators' scores standardized over the user's whole candidate
+    list) do not depend on how many items are listed, so neither do their contributions."""
+    user = active_user(platform, rank=2)
+    short, long = (client.get(f"/api/v1/recs/{user}", params={"limit": n, "explain": "true"})
+                   .json()["items"] for n in (2, 8))
+    by_item = {item["item_id"]: item["contributions"] for item in long}
+    both = [item for item in short if item["item_id"] in by_item]  # exploration may differ
+    assert both
+    for item in both:
+        assert item["contributions"] == by_item[item["item_id"]]
+
+
 def test_recommend_api_matches_rest_route(client: TestClient, platform: Platform) -> None:
     user = active_user(platform, rank=1)
     rest = client.get(f"/api/v1/recs/{user}", params={"limit": 5}).json()

@@ -127,8 +127,8 @@ def test_contributions_are_the_rankers_own_decomposition() -> None:
     items = item_table(n=12)
     scorer = CandidateScorer(Recommender(union, ranker, pd.DataFrame()), items)
     candidates = CandidateRetriever(union, items).retrieve("u3")
-    explained = scorer.contributions(candidates, {}, top=2)
-    scores = scorer.score(candidates, {})
+    scores, inputs = scorer.rank(candidates, {})
+    explained = scorer.contributions(inputs, top=2)
     full = scorer.booster.predict(scorer.matrix(candidates, {}), pred_contrib=True)
     assert explained is not None and len(explained) == len(candidates)
     for i, top in enumerate(explained):
