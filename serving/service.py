@@ -14,9 +14,11 @@ from functools import lru_cache
 from typing import Annotated, Any, NamedTuple
 
 import bentoml
-from fastapi import Body, FastAPI, HTTPException, Query
+from fastapi import Body, FastAPI, HTTPException, Query, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, Response
 from pydantic import Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from recsys.events.event_log import EventLog
 from recsys.events.impressions import ImpressionLog
@@ -64,6 +66,22 @@ from serving.schemas import (
 logger = logging.getLogger(__name__)
 
 app = FastAPI(title="Recommendation API", version="1")
+#: FastAPI's words for a body it cannot read at all (fastapi/routing.py), such as one that is
+#: not UTF-8: it answers 400, which no operation documents.
+UNREADABLE_BODY = "There was an error parsing the body"
+
+
+@app.exception_handler(StarletteHTTPException)  # what FastAPI raises there
+async def _unreadable_body_is_bad_input(request: Request,
+                                        exc: StarletteHTTPException) -> Response:
+    """A body that cannot be read is bad input like any other: 422 with what was wrong, in
+    the shape of the schema's own errors (``json_invalid``, as for a body that is not JSON)."""
+    if exc.status_code == 400 and exc.detail == UNREADABLE_BODY:
+        return JSONResponse(status_code=422, content={"detail": [
+            {"type": "json_invalid", "loc": ["body"], "input": None,
+             "msg": "The body cannot be read: it is not UTF-8 encoded JSON"}]})
+    return await http_exception_handler(request, exc)
+
 
 
 async def _current_service() -> object:
